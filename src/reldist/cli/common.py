@@ -1,0 +1,69 @@
+"""Helpers shared by the command modules: loading the workspace and release, printing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..plan import Preflight
+from ..release import Release, find_release, load_release
+from ..workspace import Workspace, open_workspace
+
+
+def state(ctx: click.Context) -> tuple[Path | None, Path | None]:
+    obj = ctx.find_root().obj
+    return obj.workspace, obj.config
+
+
+def workspace(ctx: click.Context, hint: str | None = None) -> Workspace:
+    folder, config = state(ctx)
+    return open_workspace(start=folder, config=config, hint=Path(hint) if hint else None)
+
+
+def release(ctx: click.Context, name: str) -> tuple[Workspace, Release]:
+    ws = workspace(ctx, hint=name)
+    folder = find_release(name, ws.root)
+    return ws, load_release(folder, workspace=ws.root, default_languages=ws.config.languages)
+
+
+def where_pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    from ..contacts import parse_where
+
+    return [parse_where(value) for value in values]
+
+
+def warn(text: str) -> None:
+    click.echo(click.style("warning: ", fg="yellow") + text, err=True)
+
+
+def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
+    """The preflight summary: problems first, each on its own line, then the counts."""
+    release = report.release
+    click.echo(
+        f"Release {release.id}: {', '.join(release.languages)}; lists: {', '.join(release.lists)}; "
+        f"template: {release.template}"
+    )
+    for skipped in report.invalid:
+        click.echo(click.style("skipped: ", fg="red") + str(skipped))
+    for skipped in report.duplicates:
+        click.echo(click.style("merged: ", fg="yellow") + str(skipped))
+    for skipped in report.suppressed if verbose else ():
+        click.echo("suppressed: " + str(skipped))
+    languages = ", ".join(f"{lang} first {n}" for lang, n in sorted(report.by_language.items()))
+    templates = ", ".join(f"{name} {n}" for name, n in sorted(report.by_template.items()))
+    click.echo(
+        f"{report.ready} recipients ready ({languages or 'none'}; templates: {templates or 'none'}); "
+        f"{len(report.invalid)} skipped, {len(report.suppressed)} suppressed, "
+        f"{len(report.duplicates)} duplicates merged"
+    )
+    if report.ready:
+        click.echo(f"Largest message {_size(report.largest)}, {_size(report.total_bytes)} in all.")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"

@@ -1,0 +1,134 @@
+"""``reldist status``, ``report``, ``suppress`` and ``unsuppress``: what the ledger knows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..report import Format, summary, write_report
+from . import common, main
+
+
+@main.command()
+@click.argument("release", required=False)
+@click.pass_context
+def status(ctx: click.Context, release: str | None) -> None:
+    """What the ledger knows: counts per status, failures with the server's words, unknowns, next steps.
+
+    Without RELEASE, a line for every release in the ledger.
+    """
+    ws = common.workspace(ctx, hint=release)
+    if not ws.config.ledger_path.exists():
+        click.echo("Nothing has been sent from this workspace yet (no ledger).")
+        return
+    with ws.open_ledger(create=False) as ledger:
+        if release is None:
+            releases = ledger.releases()
+            if not releases:
+                click.echo("The ledger is empty.")
+            for rid in releases:
+                counts = ledger.counts(rid)
+                shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+                click.echo(f"{rid}: {shown}")
+            return
+        rid = Path(release).name if "/" in release else release
+        info = summary(ledger, rid)
+    if not info.total:
+        raise click.ClickException(f"{rid}: the ledger has no recipients for this release")
+    click.echo(f"{rid}: {info.total} recipients")
+    for name, count in info.counts.items():
+        if count:
+            click.echo(f"  {name:<11}{count}")
+    for title, rows in (
+        ("Failed", info.failed),
+        ("Deferred", info.deferred),
+        ("Unknown (may have arrived)", info.unknown),
+    ):
+        if rows:
+            click.echo(f"{title}:")
+            for row in rows:
+                code = f"{row.smtp_code} " if row.smtp_code else ""
+                click.echo(f"  {row.address} ({row.source}): {code}{row.smtp_reply}")
+    if info.skipped:
+        click.echo("Skipped contact rows:")
+        for row in info.skipped:
+            click.echo(f"  {row.source}: {row.reason}")
+    if info.tests:
+        click.echo(f"Test copies sent: {info.tests} (not counted as delivered)")
+    if info.last_run:
+        started, finished, outcome = info.last_run
+        click.echo(
+            f"Last run: started {started}, {'finished ' + finished if finished else 'did not finish'}: {outcome}"
+        )
+    for step in info.next_steps():
+        click.echo(f"Next: {step}")
+
+
+@main.command()
+@click.argument("release")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the screen.",
+)
+@click.pass_context
+def report(ctx: click.Context, release: str, fmt: Format, output: Path | None) -> None:
+    """One row per recipient of RELEASE: address, status, attempts, the server's reply, Message-ID."""
+    ws = common.workspace(ctx, hint=release)
+    rid = Path(release).name if "/" in release else release
+    with ws.open_ledger(create=False) as ledger:
+        rows = ledger.rows(rid)
+        if output is None:
+            write_report(rows, fmt, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                write_report(rows, fmt, handle)
+            click.echo(f"Wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("addresses", nargs=-1)
+@click.option("--reason", default="asked to be removed", show_default=True, help="Why (kept in the ledger).")
+@click.option(
+    "--import",
+    "import_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Add every address of a CSV file (column 'email', optional 'reason'), such as contacts/suppressed.csv.",
+)
+@click.pass_context
+def suppress(ctx: click.Context, addresses: tuple[str, ...], reason: str, import_file: Path | None) -> None:
+    """Make sure no future release reaches ADDRESSES (do-not-contact)."""
+    from ..contacts import read_suppressed_file
+
+    ws = common.workspace(ctx)
+    pairs = [(a, reason) for a in addresses]
+    if import_file is not None:
+        pairs += list(read_suppressed_file(import_file, workspace=ws.root).items())
+    if not pairs:
+        raise click.UsageError("name at least one address, or --import FILE")
+    with ws.open_ledger() as ledger:
+        for address, why in pairs:
+            added = ledger.suppress(address.strip(), reason=why, source=str(import_file or "cli"))
+            click.echo(f"{'suppressed' if added else 'already suppressed'}: {address}")
+
+
+@main.command()
+@click.argument("addresses", nargs=-1, required=True)
+@click.pass_context
+def unsuppress(ctx: click.Context, addresses: tuple[str, ...]) -> None:
+    """Take ADDRESSES off the do-not-contact list of the ledger."""
+    ws = common.workspace(ctx)
+    with ws.open_ledger() as ledger:
+        for address in addresses:
+            removed = ledger.unsuppress(address.strip())
+            click.echo(f"{'removed' if removed else 'not on the list'}: {address}")

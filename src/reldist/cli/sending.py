@@ -1,0 +1,139 @@
+"""``reldist send``: preflight, confirm, send, and say what happened."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..ledger import Status
+from ..send import RESUME, RETRY, UNKNOWN, Job, SendResult, make_transport, send_release
+from . import common, main
+from .progress import Progress
+
+
+@main.command()
+@click.argument("release")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts and cron).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Preflight and show what would be sent; send and record nothing.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Send to at most N recipients in this run.",
+)
+@click.option(
+    "--list",
+    "lists",
+    multiple=True,
+    metavar="NAME",
+    help="Use this contacts list instead of the release's (repeatable).",
+)
+@click.option(
+    "--where",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="Only contacts whose column has this value (repeatable; all must match).",
+)
+@click.option("--strict", is_flag=True, help="Stop before sending if any contact row is bad.")
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Send again to the recipients left deferred or failed (only those).",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Also send to recipients whose earlier message may or may not have arrived.",
+)
+@click.pass_context
+def send(
+    ctx: click.Context,
+    release: str,
+    yes: bool,
+    dry_run: bool,
+    limit: int | None,
+    lists: tuple[str, ...],
+    where: tuple[str, ...],
+    strict: bool,
+    retry: bool,
+    resend_unknown: bool,
+) -> None:
+    """Send RELEASE to every recipient who has not had it yet.
+
+    Everything is rendered and checked first; nothing leaves if the release, a template or the
+    config is broken. Re-running the same command continues where the last run stopped and never
+    sends anyone the release twice.
+    """
+    ws, loaded = common.release(ctx, release)
+    verbose = ctx.find_root().obj.verbose
+    statuses: tuple[Status, ...] = RETRY if retry else RESUME
+    if resend_unknown:
+        statuses += UNKNOWN
+    with ws.lock(f"reldist send {loaded.id}"), ws.open_ledger() as ledger:
+        job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
+        report = job.preflight()
+        common.print_preflight(report, verbose=verbose)
+        counts = ledger.counts(loaded.id)
+        if counts["sent"]:
+            click.echo(f"Already sent earlier: {counts['sent']} (they will not get it again).")
+        if counts["sending"] or counts["unknown"]:
+            unknown = counts["sending"] + counts["unknown"]
+            hint = (
+                "they will be sent again (--resend-unknown)"
+                if resend_unknown
+                else "add --resend-unknown to send to them again"
+            )
+            common.warn(f"{unknown} recipients may or may not have received an earlier attempt; {hint}.")
+        transport = make_transport(ws.config, loaded.id)
+        click.echo(f"Transport: {transport.describe()}")  # type: ignore[attr-defined]
+        if dry_run:
+            click.echo("Dry run: nothing was sent or recorded.")
+            return
+        if strict and report.invalid:
+            raise click.ClickException("--strict: bad contact rows; nothing was sent")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.UsageError("standard input is not a terminal; add --yes to send without asking")
+            click.confirm(f"Send {loaded.id} now?", abort=True)
+        with Progress(label=f"Sending {loaded.id}") as progress:
+            result = send_release(
+                job,
+                ledger,
+                statuses=statuses,
+                limit=limit,
+                transport=transport,
+                on_result=progress,
+                on_start=progress.begin,
+            )
+    print_result(result)
+    ctx.exit(result.exit_code)
+
+
+def print_result(result: SendResult) -> None:
+    """The closing summary of a send run and what to do next."""
+    this_run = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items())) or "nothing to send"
+    rate = f" in {result.elapsed:.1f} s" if result.outcomes else ""
+    click.echo(f"This run: {this_run}{rate}.")
+    counts = result.counts
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    click.echo(f"Ledger for {result.release_id}: {shown or 'empty'}.")
+    if result.recovered_unknown:
+        common.warn(
+            f"{result.recovered_unknown} recipients were being sent when an earlier run stopped; "
+            "they are marked unknown (see 'reldist status')."
+        )
+    if result.unreachable:
+        click.echo(f"reldist: error: stopped: {result.unreachable}", err=True)
+        click.echo(
+            "Run the same command again when the server is back: it continues where it stopped.",
+            err=True,
+        )
+    elif counts.get("deferred") or counts.get("failed"):
+        click.echo(
+            f"Next: 'reldist status {result.release_id}' for the server's words; 'reldist send {result.release_id} --retry' to try them again."
+        )

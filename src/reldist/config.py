@@ -1,0 +1,359 @@
+"""The workspace and its ``reldist.toml``: sender identity, transport, limits, paths.
+
+Owns finding the workspace (the folder holding ``reldist.toml``, searched upwards from a starting
+folder) and turning the TOML into a typed :class:`Config`. Every unknown key or wrong type is a
+:class:`ConfigError` that names the key. It does not read releases, contacts or templates.
+
+A minimal file::
+
+    [sender]
+    name = "ЭкоМузей"
+    address = "press@ecomuseum.kz"
+
+An ``[smtp]`` table switches the transport from the outbox to SMTP.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+from .errors import ConfigError
+from .ratelimit import Rate, parse_rate
+from .schema import Schema, check_table, str_list
+from .transport.smtp import SmtpSettings
+
+CONFIG_NAME = "reldist.toml"
+
+_TOP: Schema = {
+    "sender": dict,
+    "unsubscribe": dict,
+    "languages": (list, str),
+    "timezone": str,
+    "ledger": str,
+    "outbox": str,
+    "list_id": str,
+    "smtp": dict,
+    "dkim": dict,
+    "dispatch": dict,
+    "check": dict,
+}
+_SENDER: Schema = {
+    "name": str,
+    "address": str,
+    "reply_to": str,
+    "organisation": str,
+    "bounce": str,
+}
+_UNSUBSCRIBE: Schema = {"mailto": str, "url": str}
+_SMTP: Schema = {
+    "host": str,
+    "port": int,
+    "security": str,
+    "username": str,
+    "password_env": str,
+    "password_command": str,
+    "auth": str,
+    "token_command": str,
+    "ca_file": str,
+    "allow_insecure_auth": bool,
+    "connections": int,
+    "messages_per_connection": int,
+    "timeout": float,
+    "local_hostname": str,
+    "rate": (str, list),
+    "retries": int,
+    "backoff": float,
+}
+_DKIM: Schema = {"domain": str, "selector": str, "key_file": str}
+_DISPATCH: Schema = {"max_late": str, "log_file": str, "embargo_lead": str}
+_CHECK: Schema = {"max_attachments": str, "max_html": str}
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who the releases come from."""
+
+    name: str
+    address: str
+    reply_to: str | None = None
+    organisation: str = ""
+    bounce: str | None = None  # envelope sender (MAIL FROM); defaults to ``address``
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+    @property
+    def envelope_sender(self) -> str:
+        return self.bounce or self.address
+
+
+@dataclass(frozen=True, slots=True)
+class DkimSettings:
+    """``[dkim]``: sign every message with this key."""
+
+    domain: str
+    selector: str
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """``[dispatch]``: how the cron dispatcher behaves."""
+
+    max_late: float = 24 * 3600.0  # seconds after send_at past which a release is not sent
+    log_file: Path | None = None  # one line per run and per release; None: no log
+    embargo_lead: float = 3600.0  # check warns when the embargo is closer than this to send_at
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """How often a deferred recipient is retried within one run, and the first wait."""
+
+    attempts: int = 3
+    backoff: float = 2.0  # seconds before the first retry; doubles each time
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A loaded ``reldist.toml`` with paths made absolute."""
+
+    path: Path
+    sender: Sender
+    languages: tuple[str, ...] = ("ru", "en")
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    ledger_path: Path = Path("reldist.db")
+    outbox_path: Path = Path("outbox")
+    list_id: str = ""
+    unsubscribe_mailto: str | None = None
+    unsubscribe_url: str | None = None
+    smtp: SmtpSettings | None = None
+    rates: tuple[Rate, ...] = ()
+    retry: RetrySettings = RetrySettings()
+    dkim: DkimSettings | None = None
+    dispatch: DispatchSettings = DispatchSettings()
+    max_attachments: int = 5 * 1024 * 1024
+    max_html: int = 102 * 1024
+
+    @property
+    def root(self) -> Path:
+        """The workspace folder."""
+        return self.path.parent
+
+    @property
+    def transport_name(self) -> Literal["smtp", "outbox"]:
+        return "smtp" if self.smtp is not None else "outbox"
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest ``reldist.toml`` in ``start`` or its parents, or None."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path) -> Config:
+    """Read and check ``reldist.toml``; raises :class:`ConfigError` naming the key at fault."""
+    path = path.resolve()
+    where = path.name
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return _parse(data, path)
+
+
+def _parse(data: dict[str, Any], path: Path) -> Config:
+    where = path.name
+    root = path.parent
+    check_table(data, _TOP, where=where, error=ConfigError)
+
+    sender_table = data.get("sender")
+    if sender_table is None:
+        raise ConfigError(f"{where}: missing [sender] table with 'name' and 'address'")
+    check_table(sender_table, _SENDER, where=where, prefix="sender.", error=ConfigError)
+    for key in ("name", "address"):
+        if not str(sender_table.get(key, "")).strip():
+            raise ConfigError(f"{where}: missing 'sender.{key}'")
+    sender = Sender(
+        name=sender_table["name"].strip(),
+        address=_address(sender_table["address"], where, "sender.address"),
+        reply_to=_opt_address(sender_table.get("reply_to"), where, "sender.reply_to"),
+        organisation=sender_table.get("organisation", "").strip(),
+        bounce=_opt_address(sender_table.get("bounce"), where, "sender.bounce"),
+    )
+
+    languages = str_list(
+        data.get("languages", ["ru", "en"]), where=where, name="languages", error=ConfigError
+    )
+    tz_name = data.get("timezone", "UTC")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: 'timezone' {tz_name!r} is not a known time zone (such as Asia/Almaty)"
+        ) from None
+
+    unsub = data.get("unsubscribe", {})
+    check_table(unsub, _UNSUBSCRIBE, where=where, prefix="unsubscribe.", error=ConfigError)
+    mailto = _opt_address(unsub.get("mailto"), where, "unsubscribe.mailto")
+    url = unsub.get("url")
+    if url is not None and not re.match(r"https?://", url):
+        raise ConfigError(f"{where}: 'unsubscribe.url' must start with https:// (got {url!r})")
+
+    smtp, rates, retry = _smtp(data.get("smtp"), where, root)
+
+    dkim = None
+    if "dkim" in data:
+        table = data["dkim"]
+        check_table(table, _DKIM, where=where, prefix="dkim.", error=ConfigError)
+        for key in _DKIM:
+            if key not in table:
+                raise ConfigError(f"{where}: missing 'dkim.{key}'")
+        dkim = DkimSettings(table["domain"], table["selector"], _path(root, table["key_file"]))
+
+    dispatch_table = data.get("dispatch", {})
+    check_table(dispatch_table, _DISPATCH, where=where, prefix="dispatch.", error=ConfigError)
+    log_file = dispatch_table.get("log_file", "dispatch.log")  # "" switches the log off
+    dispatch = DispatchSettings(
+        max_late=parse_duration(dispatch_table.get("max_late", "24h"), f"{where}: 'dispatch.max_late'"),
+        log_file=_path(root, log_file) if log_file else None,
+        embargo_lead=parse_duration(
+            dispatch_table.get("embargo_lead", "1h"), f"{where}: 'dispatch.embargo_lead'"
+        ),
+    )
+    check_table_ = data.get("check", {})
+    check_table(check_table_, _CHECK, where=where, prefix="check.", error=ConfigError)
+
+    return Config(
+        path=path,
+        sender=sender,
+        languages=languages,
+        timezone=timezone,
+        ledger_path=_path(root, data.get("ledger", "reldist.db")),
+        outbox_path=_path(root, data.get("outbox", "outbox")),
+        list_id=data.get("list_id") or f"press.{sender.domain}",
+        unsubscribe_mailto=mailto,
+        unsubscribe_url=url,
+        smtp=smtp,
+        rates=rates,
+        retry=retry,
+        dkim=dkim,
+        dispatch=dispatch,
+        max_attachments=parse_size(
+            check_table_.get("max_attachments", "5MB"), f"{where}: 'check.max_attachments'"
+        ),
+        max_html=parse_size(check_table_.get("max_html", "102KB"), f"{where}: 'check.max_html'"),
+    )
+
+
+def _smtp(
+    table: dict[str, Any] | None, where: str, root: Path
+) -> tuple[SmtpSettings | None, tuple[Rate, ...], RetrySettings]:
+    if table is None:
+        return None, (), RetrySettings()
+    check_table(table, _SMTP, where=where, prefix="smtp.", error=ConfigError)
+    if "password" in table:  # pragma: no cover - caught by check_table, kept for the message
+        raise ConfigError(f"{where}: never put the password in reldist.toml; use smtp.password_env")
+    if not table.get("host"):
+        raise ConfigError(f"{where}: missing 'smtp.host'")
+    security = table.get("security", "starttls")
+    if security not in ("tls", "starttls", "none"):
+        raise ConfigError(f'{where}: \'smtp.security\' must be "tls", "starttls" or "none", not {security!r}')
+    auth = table.get("auth", "auto")
+    if auth not in ("auto", "plain", "login", "xoauth2"):
+        raise ConfigError(f"{where}: 'smtp.auth' must be auto, plain, login or xoauth2, not {auth!r}")
+    if auth == "xoauth2" and not table.get("token_command"):
+        raise ConfigError(f"{where}: 'smtp.auth = \"xoauth2\"' needs 'smtp.token_command'")
+    for key in ("connections", "messages_per_connection"):
+        if key in table and table[key] < 1:
+            raise ConfigError(f"{where}: 'smtp.{key}' must be at least 1")
+    rates: list[Rate] = []
+    for text in str_list(table.get("rate", []), where=where, name="smtp.rate", error=ConfigError):
+        try:
+            rates.append(parse_rate(text))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: 'smtp.rate': {exc}") from None
+    default_port = 465 if security == "tls" else 587
+    settings = SmtpSettings(
+        host=table["host"],
+        port=table.get("port", default_port),
+        security=cast(Literal["tls", "starttls", "none"], security),
+        username=table.get("username"),
+        password_env=table.get("password_env"),
+        password_command=table.get("password_command"),
+        auth=cast(Literal["auto", "plain", "login", "xoauth2"], auth),
+        token_command=table.get("token_command"),
+        ca_file=_path(root, table["ca_file"]) if "ca_file" in table else None,
+        allow_insecure_auth=table.get("allow_insecure_auth", False),
+        connections=table.get("connections", 4),
+        messages_per_connection=table.get("messages_per_connection", 100),
+        timeout=float(table.get("timeout", 30.0)),
+        local_hostname=table.get("local_hostname"),
+    )
+    retry = RetrySettings(attempts=table.get("retries", 3), backoff=float(table.get("backoff", 2.0)))
+    return settings, tuple(rates), retry
+
+
+def _path(root: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _address(value: str, where: str, key: str) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ConfigError(f"{where}: '{key}' {value!r} is not an email address: {exc}") from None
+
+
+def _opt_address(value: str | None, where: str, key: str) -> str | None:
+    return None if value is None or not value.strip() else _address(value, where, key)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|min|s)", re.IGNORECASE)
+_UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "min": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str, what: str) -> float:
+    """``"24h"``, ``"90m"``, ``"1h30m"``, ``"45s"``, ``"2d"`` as seconds."""
+    compact = text.replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(f"{n}{u}" for n, u in parts).lower() != compact.lower():
+        raise ConfigError(f"{what}: {text!r} is not a duration such as 24h, 90m or 1h30m")
+    return sum(float(n) * _UNIT[u.lower()] for n, u in parts)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|K|MB|M|GB|G)?\s*$", re.IGNORECASE)
+_SIZE_UNIT = {
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+}
+
+
+def parse_size(text: str, what: str) -> int:
+    """``"5MB"``, ``"102KB"``, ``"2000"`` as bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"{what}: {text!r} is not a size such as 5MB or 102KB")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNIT[(unit or "b").lower()])

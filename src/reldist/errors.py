@@ -1,0 +1,46 @@
+"""The one error family of reldist.
+
+Every error a user can cause is a :class:`ReldistError` whose message names the place (a file and
+line, a config key, a recipient) so that the CLI can print it as one line. The subclasses exist so
+that the CLI can map them to exit codes; library users may catch :class:`ReldistError` alone.
+"""
+
+from __future__ import annotations
+
+
+class ReldistError(Exception):
+    """Base class of every error reldist raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(ReldistError, ValueError):
+    """``reldist.toml`` is missing, unreadable or has a wrong key or value."""
+
+
+class ReleaseError(ReldistError, ValueError):
+    """A release folder, its ``release.toml`` or one of its files is broken."""
+
+
+class ContactsError(ReldistError, ValueError):
+    """A media list cannot be read at all (not a single bad row: those are skipped)."""
+
+
+class TemplateError(ReldistError, ValueError):
+    """A Jinja2 template does not compile or fails to render."""
+
+
+class LedgerError(ReldistError, RuntimeError):
+    """The delivery ledger cannot be opened or is of a newer version."""
+
+
+class TransportError(ReldistError, ConnectionError):
+    """The mail server could not be reached or refused us as a whole (not one recipient)."""
+
+    exit_code = 4
+
+
+class LockHeldError(ReldistError, BlockingIOError):
+    """Another dispatcher holds the workspace lock."""
+
+    exit_code = 75

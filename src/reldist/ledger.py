@@ -1,0 +1,399 @@
+"""The delivery ledger: one SQLite file (WAL) that knows what became of every recipient.
+
+Schema (see ``migrations``):
+
+- ``deliveries``: one row per (release, recipient). ``status`` is one of ``queued`` (planned),
+  ``sending`` (handed to the transport, outcome not yet recorded), ``sent``, ``deferred`` (4xx or
+  a drop before the message was sent: retry later), ``failed`` (5xx: the server's words are in
+  ``smtp_code``/``smtp_reply``), ``skipped`` (a bad contact row: ``reason``), ``suppressed``
+  (do-not-contact) and ``unknown`` (was ``sending`` when a run died: may have been delivered).
+  ``contact`` keeps the contact as JSON so a later run renders the same message.
+- ``suppressions``: addresses no release may reach, with a reason and where it came from.
+- ``test_sends``: test copies (``send --test``), never counted as delivery.
+- ``runs``: one row per send/dispatch run of a release.
+
+Durability: a row is marked ``sending`` in its own committed transaction before the message body
+leaves, and its outcome is committed right after the reply. With WAL and ``synchronous=NORMAL``
+a committed transaction survives the process being killed (not necessarily a power cut).
+
+This module owns SQL; it knows nothing of SMTP, templates or files other than the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+from .errors import LedgerError
+from .migrations import MIGRATIONS
+from .transport.base import Outcome
+
+Status = Literal["queued", "sending", "sent", "deferred", "failed", "skipped", "suppressed", "unknown"]
+STATUSES: tuple[Status, ...] = (
+    "queued",
+    "sending",
+    "sent",
+    "deferred",
+    "failed",
+    "skipped",
+    "suppressed",
+    "unknown",
+)
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One recipient of one release, as the ledger knows it."""
+
+    id: int
+    release_id: str
+    address: str
+    name: str
+    language: str
+    template: str
+    source: str
+    contact: str | None
+    status: Status
+    reason: str
+    attempts: int
+    smtp_code: int | None
+    smtp_reply: str
+    message_id: str | None
+    created_at: str
+    first_attempt_at: str | None
+    last_attempt_at: str | None
+    updated_at: str
+
+
+_ROW_COLUMNS = ", ".join(Row.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEntry:
+    """A recipient as the planner sees it this run."""
+
+    address_key: str
+    address: str
+    status: Literal["queued", "skipped", "suppressed"]
+    name: str = ""
+    language: str = ""
+    template: str = ""
+    source: str = ""
+    contact: str | None = None
+    reason: str = ""
+
+
+class Ledger:
+    """An open ledger. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, *, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.path = path
+        self.clock = clock
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Clock = utcnow, create: bool = True) -> Self:
+        """Open (creating and migrating as needed). A ledger newer than this reldist is refused."""
+        if not create and not path.exists():
+            raise LedgerError(f"{path}: no ledger yet (nothing has been sent from this workspace)")
+        try:
+            db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path}: cannot open the ledger: {exc}") from None
+        if version > len(MIGRATIONS):
+            db.close()
+            raise LedgerError(
+                f"{path}: the ledger is of version {version}, newer than this reldist understands "
+                f"({len(MIGRATIONS)}); upgrade reldist"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            script = MIGRATIONS[number]()
+            try:
+                db.executescript(f"BEGIN IMMEDIATE;\n{script};\nPRAGMA user_version = {number + 1};\nCOMMIT;")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return cls(db, path, clock=clock)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        return _stamp(self.clock())
+
+    # -- planning --------------------------------------------------------------------------
+
+    def plan(self, release_id: str, entries: Iterable[PlanEntry], *, batch: int = 2000) -> int:
+        """Record this run's recipients in one transaction; returns the plan number.
+
+        New recipients become rows. A recipient never attempted takes the new status (queued,
+        skipped or suppressed); one already sent keeps its row as it is; a newly suppressed one
+        that was deferred, failed or unknown becomes suppressed. Never-attempted rows that this
+        plan no longer contains are removed. Nothing is committed if ``entries`` raises.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            number = db.execute(
+                "SELECT COALESCE(MAX(plan), 0) + 1 FROM deliveries WHERE release_id = ?",
+                (release_id,),
+            ).fetchone()[0]
+            now = self._now()
+            chunk: list[tuple[object, ...]] = []
+            for entry in entries:
+                chunk.append(
+                    (
+                        release_id,
+                        entry.address_key,
+                        entry.address,
+                        entry.name,
+                        entry.language,
+                        entry.template,
+                        entry.source,
+                        entry.contact,
+                        entry.status,
+                        entry.reason,
+                        number,
+                        now,
+                        now,
+                    )
+                )
+                if len(chunk) >= batch:
+                    self._upsert(chunk)
+                    chunk = []
+            self._upsert(chunk)
+            db.execute(
+                "DELETE FROM deliveries WHERE release_id = ? AND plan != ? AND attempts = 0 "
+                "AND status IN ('queued', 'skipped', 'suppressed')",
+                (release_id, number),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return int(number)
+
+    def _upsert(self, rows: Sequence[tuple[object, ...]]) -> None:
+        self.db.executemany(
+            """
+            INSERT INTO deliveries (release_id, address_key, address, name, language, template,
+                                    source, contact, status, reason, plan, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (release_id, address_key) DO UPDATE SET
+                plan = excluded.plan,
+                address = CASE WHEN status = 'sent' THEN address ELSE excluded.address END,
+                name = CASE WHEN status = 'sent' THEN name ELSE excluded.name END,
+                language = CASE WHEN status = 'sent' THEN language ELSE excluded.language END,
+                template = CASE WHEN status = 'sent' THEN template ELSE excluded.template END,
+                source = CASE WHEN status = 'sent' THEN source ELSE excluded.source END,
+                contact = CASE WHEN status = 'sent' THEN contact ELSE excluded.contact END,
+                reason = CASE
+                    WHEN attempts = 0 AND status IN ('queued', 'skipped', 'suppressed') THEN excluded.reason
+                    WHEN excluded.status = 'suppressed' AND status IN ('deferred', 'failed', 'unknown')
+                        THEN excluded.reason
+                    ELSE reason END,
+                status = CASE
+                    WHEN attempts = 0 AND status IN ('queued', 'skipped', 'suppressed') THEN excluded.status
+                    WHEN excluded.status = 'suppressed' AND status IN ('deferred', 'failed', 'unknown')
+                        THEN 'suppressed'
+                    ELSE status END,
+                updated_at = excluded.updated_at
+            """,
+            rows,
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def recover_interrupted(self, release_id: str) -> int:
+        """Rows left ``sending`` by a run that died become ``unknown``; returns how many."""
+        cursor = self.db.execute(
+            "UPDATE deliveries SET status = 'unknown', updated_at = ?, "
+            "smtp_reply = CASE WHEN smtp_reply = '' THEN 'the run stopped while this message was being sent' "
+            "ELSE smtp_reply END WHERE release_id = ? AND status = 'sending'",
+            (self._now(), release_id),
+        )
+        return cursor.rowcount
+
+    def pending_ids(
+        self, release_id: str, statuses: Sequence[Status], *, plan: int | None = None
+    ) -> list[int]:
+        """Ids of the rows to send, in row order (the order the lists gave)."""
+        marks = ", ".join("?" for _ in statuses)
+        sql = f"SELECT id FROM deliveries WHERE release_id = ? AND status IN ({marks})"  # noqa: S608
+        params: list[object] = [release_id, *statuses]
+        if plan is not None:
+            sql += " AND plan = ?"
+            params.append(plan)
+        return [row[0] for row in self.db.execute(sql + " ORDER BY id", params)]
+
+    def get(self, row_id: int) -> Row:
+        found = self.db.execute(f"SELECT {_ROW_COLUMNS} FROM deliveries WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
+        if found is None:
+            raise LedgerError(f"{self.path}: no delivery row {row_id}")
+        return Row(*found)
+
+    def fetch(self, ids: Sequence[int]) -> list[Row]:
+        marks = ", ".join("?" for _ in ids)
+        sql = f"SELECT {_ROW_COLUMNS} FROM deliveries WHERE id IN ({marks}) ORDER BY id"  # noqa: S608
+        found = self.db.execute(sql, list(ids))
+        return [Row(*row) for row in found]
+
+    def mark_sending(self, row_id: int, message_id: str) -> None:
+        """Durably note that this message is about to leave (its own transaction)."""
+        now = self._now()
+        self.db.execute(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, message_id = ?, "
+            "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, updated_at = ? "
+            "WHERE id = ?",
+            (message_id, now, now, now, row_id),
+        )
+
+    def record(self, row_id: int, outcome: Outcome) -> None:
+        """Durably record the server's answer for one message."""
+        self.db.execute(
+            "UPDATE deliveries SET status = ?, smtp_code = ?, smtp_reply = ?, updated_at = ? WHERE id = ?",
+            (outcome.status, outcome.code, outcome.reply, self._now(), row_id),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def counts(self, release_id: str) -> dict[Status, int]:
+        counts: dict[Status, int] = dict.fromkeys(STATUSES, 0)
+        for status, number in self.db.execute(
+            "SELECT status, COUNT(*) FROM deliveries WHERE release_id = ? GROUP BY status",
+            (release_id,),
+        ):
+            counts[status] = number
+        return counts
+
+    def rows(self, release_id: str, statuses: Sequence[Status] = ()) -> Iterator[Row]:
+        sql = f"SELECT {_ROW_COLUMNS} FROM deliveries WHERE release_id = ?"  # noqa: S608
+        params: list[object] = [release_id]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            params.extend(statuses)
+        for row in self.db.execute(sql + " ORDER BY id", params):
+            yield Row(*row)
+
+    def releases(self) -> list[str]:
+        return [
+            r[0] for r in self.db.execute("SELECT DISTINCT release_id FROM deliveries ORDER BY release_id")
+        ]
+
+    def sent_times(self, since: dt.datetime) -> list[float]:
+        """POSIX times of attempts since ``since`` (any release): the history a daily rate limit needs."""
+        return [
+            dt.datetime.fromisoformat(r[0]).timestamp()
+            for r in self.db.execute(
+                "SELECT last_attempt_at FROM deliveries WHERE last_attempt_at >= ? "
+                "AND status IN ('sent', 'sending', 'unknown') ORDER BY last_attempt_at",
+                (_stamp(since),),
+            )
+        ]
+
+    # -- suppressions ----------------------------------------------------------------------
+
+    def suppress(self, address: str, *, reason: str = "", source: str = "cli") -> bool:
+        """Add an address to the do-not-contact list; False if it was there already."""
+        cursor = self.db.execute(
+            "INSERT INTO suppressions (address_key, address, reason, source, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (address_key) DO NOTHING",
+            (address.casefold(), address, reason, source, self._now()),
+        )
+        return cursor.rowcount > 0
+
+    def unsuppress(self, address: str) -> bool:
+        cursor = self.db.execute("DELETE FROM suppressions WHERE address_key = ?", (address.casefold(),))
+        return cursor.rowcount > 0
+
+    def suppressions(self) -> dict[str, tuple[str, str, str]]:
+        """{casefolded address: (address, reason, source)}."""
+        return {
+            key: (address, reason, source)
+            for key, address, reason, source in self.db.execute(
+                "SELECT address_key, address, reason, source FROM suppressions ORDER BY address_key"
+            )
+        }
+
+    # -- tests and runs --------------------------------------------------------------------
+
+    def record_test(
+        self, release_id: str, address: str, as_recipient: str, message_id: str, outcome: Outcome
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO test_sends (release_id, address, as_recipient, status, smtp_code, smtp_reply, "
+            "message_id, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                release_id,
+                address,
+                as_recipient,
+                outcome.status,
+                outcome.code,
+                outcome.reply,
+                message_id,
+                self._now(),
+            ),
+        )
+
+    def test_sends(self, release_id: str) -> list[tuple[str, str, str, str]]:
+        """(address, as_recipient, status, sent_at) of every test copy of a release."""
+        return list(
+            self.db.execute(
+                "SELECT address, as_recipient, status, sent_at FROM test_sends WHERE release_id = ? ORDER BY id",
+                (release_id,),
+            )
+        )
+
+    def start_run(self, release_id: str, command: str) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO runs (release_id, command, started_at) VALUES (?, ?, ?)",
+            (release_id, command, self._now()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
+            (self._now(), outcome, run_id),
+        )
+
+    def last_run(self, release_id: str) -> tuple[str, str | None, str] | None:
+        """(started_at, finished_at, outcome) of the release's latest run."""
+        found = self.db.execute(
+            "SELECT started_at, finished_at, outcome FROM runs WHERE release_id = ? ORDER BY id DESC LIMIT 1",
+            (release_id,),
+        ).fetchone()
+        return None if found is None else (found[0], found[1], found[2])
+
+    def runs(self, release_id: str, command: str | None = None) -> list[tuple[str, str, str | None, str]]:
+        """(command, started_at, finished_at, outcome) of the release's runs, oldest first."""
+        sql = "SELECT command, started_at, finished_at, outcome FROM runs WHERE release_id = ?"
+        params: list[object] = [release_id]
+        if command is not None:
+            sql += " AND command = ?"
+            params.append(command)
+        return [(r[0], r[1], r[2], r[3]) for r in self.db.execute(sql + " ORDER BY id", params)]

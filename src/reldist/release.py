@@ -1,0 +1,220 @@
+"""A release: ``releases/<id>/release.toml`` plus one Markdown file a language.
+
+Owns reading and checking the release folder: every language named in ``languages`` has a file
+and a subject, listed files exist, ``send_at`` and ``embargo`` carry a time zone. Each language's
+Markdown is converted once (``markup.convert``) into the HTML and plain-text bodies that every
+recipient's message shares. Rendering per recipient is ``render``'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ReleaseError
+from .markup import Body, convert
+from .schema import Schema, check_table, str_list
+
+_TOP: Schema = {
+    "id": str,
+    "languages": (list, str),
+    "lists": (list, str),
+    "template": str,
+    "send_at": (dt.datetime, str),
+    "embargo": (dt.datetime, str),
+    "embargo_subject": bool,
+    "attachments": (list, str),
+    "bilingual_subject": bool,
+}
+_LANG: Schema = {"file": str, "subject": str, "preheader": str}
+_LANG_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One language of a release."""
+
+    lang: str
+    subject: str
+    preheader: str
+    body: Body
+    source: str  # workspace-relative path of the Markdown file
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with every message."""
+
+    path: Path
+    source: str  # as written in release.toml
+    content_type: str
+    data: bytes
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A checked release, ready to render."""
+
+    id: str
+    folder: Path
+    languages: tuple[str, ...]
+    lists: tuple[str, ...]
+    template: str
+    versions: dict[str, Version]
+    send_at: dt.datetime | None = None
+    embargo: dt.datetime | None = None
+    embargo_subject: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    bilingual_subject: bool = False
+
+
+def load_release(
+    folder: Path, *, workspace: Path, default_languages: tuple[str, ...] = ("ru", "en")
+) -> Release:
+    """Read and check a release folder; raises :class:`ReleaseError` naming the file and key."""
+    folder = folder.resolve()
+    toml_path = folder / "release.toml"
+    where = _rel(toml_path, workspace)
+    if not folder.is_dir():
+        raise ReleaseError(f"{_rel(folder, workspace)}: no such release folder")
+    try:
+        data: dict[str, Any] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReleaseError(f"{where}: missing (every release folder needs a release.toml)") from None
+    except UnicodeDecodeError as exc:
+        raise ReleaseError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ReleaseError(f"{where}: {exc}") from None
+
+    languages = str_list(
+        data.get("languages", list(default_languages)),
+        where=where,
+        name="languages",
+        error=ReleaseError,
+    )
+    if not languages:
+        raise ReleaseError(f"{where}: 'languages' is empty")
+    for lang in languages:
+        if not _LANG_CODE.match(lang):
+            raise ReleaseError(f"{where}: 'languages': {lang!r} is not a language code such as ru, en, kk")
+    schema: dict[str, type | tuple[type, ...]] = dict(_TOP)
+    schema.update({lang: dict for lang in languages})
+    check_table(data, schema, where=where, error=ReleaseError)
+
+    versions = {lang: _version(data, lang, folder, workspace, where) for lang in languages}
+    lists = str_list(data.get("lists", []), where=where, name="lists", error=ReleaseError)
+    if not lists:
+        raise ReleaseError(
+            f"{where}: 'lists' is empty: name at least one list in contacts/ (e.g. lists = [\"example\"])"
+        )
+    attachments = tuple(
+        _attachment(folder, name, workspace, where)
+        for name in str_list(data.get("attachments", []), where=where, name="attachments", error=ReleaseError)
+    )
+    return Release(
+        id=data.get("id", folder.name),
+        folder=folder,
+        languages=languages,
+        lists=lists,
+        template=data.get("template", "release"),
+        versions=versions,
+        send_at=_when(data.get("send_at"), where, "send_at"),
+        embargo=_when(data.get("embargo"), where, "embargo"),
+        embargo_subject=data.get("embargo_subject", False),
+        attachments=attachments,
+        bilingual_subject=data.get("bilingual_subject", False),
+    )
+
+
+def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, where: str) -> Version:
+    table = data.get(lang)
+    if table is None:
+        raise ReleaseError(
+            f"{where}: missing [{lang}] table with 'subject' (language {lang!r} is in 'languages')"
+        )
+    check_table(table, _LANG, where=where, prefix=f"{lang}.", error=ReleaseError)
+    subject = " ".join(table.get("subject", "").split())
+    if not subject:
+        raise ReleaseError(f"{where}: missing '{lang}.subject'")
+    path = folder / table.get("file", f"{lang}.md")
+    source = _rel(path, workspace)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ReleaseError(f"{where}: '{lang}.file': {source} does not exist") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ReleaseError(f"{source}:{line}: not UTF-8 text; save it as UTF-8") from None
+    if not text.strip():
+        raise ReleaseError(f"{source}: the {lang} text is empty")
+    preheader = " ".join(table.get("preheader", "").split())
+    return Version(lang=lang, subject=subject, preheader=preheader, body=convert(text), source=source)
+
+
+def _attachment(folder: Path, name: str, workspace: Path, where: str) -> Attachment:
+    path = (folder / name).resolve()
+    if not path.is_file():
+        raise ReleaseError(f"{where}: attachment {name!r} does not exist ({_rel(path, workspace)})")
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Attachment(path=path, source=name, content_type=content_type, data=path.read_bytes())
+
+
+def _when(value: dt.datetime | str | None, where: str, key: str) -> dt.datetime | None:
+    """A TOML datetime with an offset, or ``"2026-11-28 10:00 Asia/Almaty"``; never a naive time."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ReleaseError(
+                f"{where}: '{key}' = {value.isoformat()} has no time zone; "
+                f"write it with an offset ({value.isoformat()}+05:00) or a zone name in quotes "
+                f'("{value:%Y-%m-%d %H:%M} Asia/Almaty")'
+            )
+        return value
+    match = re.fullmatch(r"\s*(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2}(?::\d{2})?)\s+([\w/+-]+)\s*", value)
+    if not match:
+        raise ReleaseError(
+            f"{where}: '{key}' = {value!r} is not a date and time with a zone, such as 2026-11-28T10:00:00+05:00"
+        )
+    date, time, zone = match.groups()
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReleaseError(
+            f"{where}: '{key}': {zone!r} is not a known time zone (such as Asia/Almaty)"
+        ) from None
+    return dt.datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=tz)
+
+
+def _rel(path: Path, workspace: Path) -> str:
+    try:
+        return path.resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def find_release(name: str, workspace: Path) -> Path:
+    """A release folder from a path or a bare id (``releases/<id>``)."""
+    as_path = Path(name)
+    if (as_path / "release.toml").is_file() or as_path.is_dir():
+        return as_path.resolve()
+    candidate = workspace / "releases" / name
+    if candidate.is_dir():
+        return candidate.resolve()
+    raise ReleaseError(f"{name}: no such release (looked in {_rel(candidate, workspace)})")
+
+
+def attachment_mime(attachment: Attachment) -> tuple[str, str]:
+    """(maintype, subtype) of an attachment."""
+    main, _, sub = attachment.content_type.partition("/")
+    return main, sub

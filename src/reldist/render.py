@@ -1,0 +1,353 @@
+"""Per-recipient rendering: Jinja2 templates, the bilingual layout, strings, dates, CSS inlining.
+
+Owns the workspace's ``templates/`` folder: ``<name>.html.j2`` and ``<name>.txt.j2`` per template,
+and ``strings.toml`` with the boilerplate of each language. :class:`Renderer` is built once per
+release; :meth:`Renderer.render` turns one contact into a subject, an HTML body (CSS inlined) and
+a plain-text body. Everything that is the same for all recipients of a language order is worked
+out once and cached. It does no MIME (``message``) and no I/O after construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import css_inline
+import jinja2
+from babel.dates import format_date, format_time
+from markupsafe import Markup
+
+from .config import Config
+from .contacts import Contact
+from .errors import TemplateError
+from .release import Release
+
+STRING_KEYS = (
+    "locale",
+    "language_name",
+    "press_release",
+    "version_below",
+    "version_heading",
+    "embargo",
+    "embargo_note",
+    "greeting",
+    "greeting_anonymous",
+    "unsubscribe",
+    "why_received",
+    "back_to_top",
+    "attachments",
+    "sent_on",
+    "test_notice",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One language of the message as the template sees it."""
+
+    lang: str
+    anchor: str
+    subject: str
+    preheader: str
+    title: str
+    html: Markup
+    text: str
+    strings: Mapping[str, str]
+    embargo: str  # "EMBARGOED UNTIL 28 November 2026, 12:00 (UTC+5)" or ""
+    date: str  # the send date in this language
+    why: str  # why_received with the organisation filled in
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One recipient's rendered message content."""
+
+    template: str
+    languages: tuple[str, ...]
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(slots=True)
+class _Variant:
+    sections: list[Section]
+    subject: str
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Renderer:
+    """Renders a release for one contact after another.
+
+    ``now`` is the send date shown in messages; ``test`` marks every message as a test copy.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        release: Release,
+        *,
+        templates: Path | None = None,
+        now: dt.datetime | None = None,
+        test: bool = False,
+    ) -> None:
+        self.config = config
+        self.release = release
+        self.folder = templates or config.root / "templates"
+        self.test = test
+        self._now = now or dt.datetime.now(dt.UTC)
+        self.strings = load_strings(self.folder, release.languages, workspace=config.root)
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.folder),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._templates: dict[str, tuple[jinja2.Template, jinja2.Template]] = {}
+        self._variants: dict[tuple[str, ...], _Variant] = {}
+        self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        self.template(release.template)  # the release's own template must exist and compile
+
+    # -- templates -------------------------------------------------------------------------
+
+    def available(self) -> list[str]:
+        """Names of the templates in the folder that have both an HTML and a text file."""
+        html = {p.name.removesuffix(".html.j2") for p in self.folder.glob("*.html.j2")}
+        text = {p.name.removesuffix(".txt.j2") for p in self.folder.glob("*.txt.j2")}
+        return sorted((html & text) - {"base"})
+
+    def has_template(self, name: str) -> bool:
+        return name in self._templates or (
+            (self.folder / f"{name}.html.j2").is_file() and (self.folder / f"{name}.txt.j2").is_file()
+        )
+
+    def template(self, name: str) -> tuple[jinja2.Template, jinja2.Template]:
+        """The compiled (html, text) pair; :class:`TemplateError` naming file and line if broken."""
+        pair = self._templates.get(name)
+        if pair is None:
+            if not self.has_template(name):
+                have = ", ".join(self.available()) or "none"
+                raise TemplateError(
+                    f"templates/{name}.html.j2 and templates/{name}.txt.j2: template {name!r} not found "
+                    f"(templates here: {have})"
+                )
+            pair = (self._compile(f"{name}.html.j2"), self._compile(f"{name}.txt.j2"))
+            self._templates[name] = pair
+        return pair
+
+    def _compile(self, filename: str) -> jinja2.Template:
+        try:
+            return self._env.get_template(filename)
+        except jinja2.TemplateSyntaxError as exc:
+            name = exc.filename or filename
+            raise TemplateError(f"templates/{Path(name).name}:{exc.lineno}: {exc.message}") from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                f"templates/{filename}: includes {exc.name!r}, which does not exist"
+            ) from None
+
+    # -- languages -------------------------------------------------------------------------
+
+    def languages_for(self, contact: Contact) -> tuple[str, ...]:
+        """The message's languages, the contact's own first; empty when none fits."""
+        allowed = [
+            lang for lang in self.release.languages if not contact.languages or lang in contact.languages
+        ]
+        if not allowed:
+            return ()
+        first = contact.lang if contact.lang in allowed else allowed[0]
+        return (first, *(lang for lang in allowed if lang != first))
+
+    def variant(self, languages: tuple[str, ...]) -> _Variant:
+        found = self._variants.get(languages)
+        if found is None:
+            sections = [self._section(lang) for lang in languages]
+            subject = self._subject(sections)
+            found = self._variants[languages] = _Variant(sections=sections, subject=subject)
+        return found
+
+    def _section(self, lang: str) -> Section:
+        version = self.release.versions[lang]
+        strings = self.strings[lang]
+        embargo = ""
+        if self.release.embargo is not None:
+            when = format_when(self.release.embargo, self.config.timezone, strings["locale"])
+            embargo = strings["embargo"].format(when=when)
+        return Section(
+            lang=lang,
+            anchor=f"lang-{lang}",
+            subject=version.subject,
+            preheader=version.preheader,
+            title=version.body.title or version.subject,
+            html=Markup(version.body.html),  # noqa: S704 - our own Markdown rendering, html=False
+            text=version.body.text,
+            strings=strings,
+            embargo=embargo,
+            date=format_date(self._now.astimezone(self.config.timezone), "long", locale=strings["locale"]),
+            why=strings["why_received"].format(organisation=self._organisation(strings)),
+        )
+
+    def _organisation(self, strings: Mapping[str, str]) -> str:
+        """The organisation's name in a language: ``organisation`` in strings.toml, else the config's."""
+        return strings.get("organisation") or self.config.sender.organisation or self.config.sender.name
+
+    def _subject(self, sections: list[Section]) -> str:
+        subject = (
+            " / ".join(s.subject for s in sections) if self.release.bilingual_subject else sections[0].subject
+        )
+        if self.release.embargo_subject and sections[0].embargo:
+            subject = f"{sections[0].embargo}: {subject}"
+        if self.test:
+            subject = f"[TEST] {subject}"
+        return subject
+
+    # -- one recipient ---------------------------------------------------------------------
+
+    def render(self, contact: Contact, *, template: str | None = None) -> Rendered:
+        """Render one contact. The languages must not be empty (check :meth:`languages_for`)."""
+        name = template or contact.template or self.release.template
+        html_template, text_template = self.template(name)
+        languages = self.languages_for(contact)
+        variant = self.variant(languages)
+        context = self._context(contact, variant)
+        try:
+            html = html_template.render(context)
+            text = text_template.render(context)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"{_template_place(exc, name)}: {exc.message} (rendering {contact.source})"
+            ) from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{_template_place(exc, name)}: {exc} (rendering {contact.source})") from None
+        return Rendered(
+            template=name,
+            languages=languages,
+            subject=variant.subject,
+            html=self._inliner.inline(html),
+            text=_normalise_text(text),
+        )
+
+    def _context(self, contact: Contact, variant: _Variant) -> dict[str, Any]:
+        recipient = dict(contact.fields)
+        recipient.update(
+            address=contact.address,
+            email=contact.address,
+            name=contact.name,
+            lang=contact.lang or "",
+        )
+        greetings = []
+        for index, section in enumerate(variant.sections):
+            salutation = contact.fields.get("salutation", "") if index == 0 else ""
+            if salutation:
+                # "Уважаемая Айгерим Маратовна" takes the punctuation of the language's greeting.
+                end = section.strings["greeting"].rstrip()[-1:]
+                greetings.append(salutation if salutation[-1:] in ",!:." else salutation + end)
+            elif contact.name:
+                greetings.append(section.strings["greeting"].format(name=contact.name))
+            else:
+                greetings.append(section.strings["greeting_anonymous"])
+        return {
+            "recipient": recipient,
+            "sections": variant.sections,
+            "first": variant.sections[0],
+            "others": variant.sections[1:],
+            "greetings": greetings,
+            "subject": variant.subject,
+            "release": self.release,
+            "sender": self.config.sender,
+            "organisation": self.config.sender.organisation or self.config.sender.name,
+            "unsubscribe_url": self.unsubscribe_url(contact.address),
+            "unsubscribe_mailto": self.unsubscribe_mailto(contact.address),
+            "test": self.test,
+            "attachments": [a.filename for a in self.release.attachments],
+        }
+
+    def unsubscribe_url(self, address: str) -> str | None:
+        url = self.config.unsubscribe_url
+        if url is None:
+            return None
+        return url.replace("{address}", quote(address, safe="@")).replace("{release}", quote(self.release.id))
+
+    def unsubscribe_mailto(self, address: str) -> str | None:
+        mailto = self.config.unsubscribe_mailto
+        if mailto is None:
+            return None
+        return f"mailto:{mailto}?subject={quote('unsubscribe ' + address, safe='@')}"
+
+
+def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -> dict[str, dict[str, str]]:
+    """``templates/strings.toml``: one table a language, every key of :data:`STRING_KEYS` filled."""
+    path = folder / "strings.toml"
+    where = _rel(path, workspace)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TemplateError(f"{where}: missing (the boilerplate strings of each language)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{where}: {exc}") from None
+    strings: dict[str, dict[str, str]] = {}
+    for lang in languages:
+        table = data.get(lang)
+        if not isinstance(table, dict):
+            raise TemplateError(
+                f"{where}: no [{lang}] table; add the strings for {lang!r} (copy [en] and translate)"
+            )
+        missing = [key for key in STRING_KEYS if not isinstance(table.get(key), str)]
+        if missing:
+            raise TemplateError(f"{where}: [{lang}] lacks {', '.join(missing)}")
+        strings[lang] = {key: str(value) for key, value in table.items()}
+    return strings
+
+
+def format_when(when: dt.datetime, tz: dt.tzinfo, locale: str) -> str:
+    """``28 ноября 2026 г., 12:00 (UTC+5)`` in the workspace's time zone, in ``locale``."""
+    local = when.astimezone(tz)
+    return f"{format_date(local, 'long', locale=locale)}, {format_time(local, 'HH:mm', locale=locale)} ({utc_offset(local)})"
+
+
+def utc_offset(when: dt.datetime) -> str:
+    """``UTC+5``, ``UTC+5:30``, ``UTC-3``, ``UTC``."""
+    offset = when.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def _template_place(exc: BaseException, fallback: str) -> str:
+    """``templates/x.html.j2:12`` from the deepest template frame of a Jinja traceback."""
+    place = f"templates/{fallback}.html.j2"
+    tb = exc.__traceback__ or sys.exc_info()[2]
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            place = f"templates/{Path(filename).name}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return place
+
+
+def _normalise_text(text: str) -> str:
+    # Templates leave runs of blank lines where blocks are switched off; keep at most one.
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def _rel(path: Path, workspace: Path) -> str:
+    try:
+        return path.resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return str(path)

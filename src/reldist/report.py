@@ -1,0 +1,128 @@
+"""Reading the ledger for people: per-release summaries and per-recipient reports.
+
+Owns the shapes of ``reldist status`` and ``reldist report``: :func:`summary` (counts, the
+failures with the server's words, the unknowns, what to do next) and :func:`report_rows` /
+:func:`write_report` (one row a recipient as table, CSV or JSON). Reads the ledger only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal, TextIO
+
+from .ledger import STATUSES, Ledger, Row, Status
+
+Format = Literal["table", "csv", "json"]
+REPORT_KEYS = (
+    "address",
+    "name",
+    "language",
+    "template",
+    "status",
+    "attempts",
+    "smtp_code",
+    "smtp_reply",
+    "reason",
+    "message_id",
+    "source",
+    "first_attempt_at",
+    "updated_at",
+)
+
+
+@dataclass(slots=True)
+class Summary:
+    """What the ledger knows of one release."""
+
+    release_id: str
+    counts: dict[Status, int]
+    failed: list[Row] = field(default_factory=list)
+    deferred: list[Row] = field(default_factory=list)
+    unknown: list[Row] = field(default_factory=list)
+    skipped: list[Row] = field(default_factory=list)
+    tests: int = 0
+    last_run: tuple[str, str | None, str] | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def next_steps(self) -> list[str]:
+        steps = []
+        rid = self.release_id
+        if self.counts["queued"]:
+            steps.append(f"{self.counts['queued']} not sent yet: 'reldist send {rid}' continues")
+        if self.counts["deferred"] or self.counts["failed"]:
+            steps.append(f"to try deferred and failed recipients again: 'reldist send {rid} --retry'")
+        if self.counts["unknown"] or self.counts["sending"]:
+            steps.append(
+                f"unknown recipients may have the message already; check with them or the server's log, "
+                f"then 'reldist send {rid} --resend-unknown' to send to them again"
+            )
+        if self.counts["skipped"]:
+            steps.append("fix the skipped contact rows (file:line above), then send again to reach them")
+        return steps
+
+
+def summary(ledger: Ledger, release_id: str) -> Summary:
+    result = Summary(release_id=release_id, counts=ledger.counts(release_id))
+    for row in ledger.rows(release_id, ("failed", "deferred", "unknown", "sending", "skipped")):
+        bucket = {
+            "failed": result.failed,
+            "deferred": result.deferred,
+            "skipped": result.skipped,
+        }.get(row.status, result.unknown)
+        bucket.append(row)
+    result.tests = len(ledger.test_sends(release_id))
+    result.last_run = ledger.last_run(release_id)
+    return result
+
+
+def report_rows(rows: Iterable[Row]) -> Iterable[dict[str, object]]:
+    for row in rows:
+        yield {
+            "address": row.address,
+            "name": row.name,
+            "language": row.language,
+            "template": row.template,
+            "status": row.status,
+            "attempts": row.attempts,
+            "smtp_code": row.smtp_code,
+            "smtp_reply": row.smtp_reply,
+            "reason": row.reason,
+            "message_id": row.message_id,
+            "source": row.source,
+            "first_attempt_at": row.first_attempt_at,
+            "updated_at": row.updated_at,
+        }
+
+
+def write_report(rows: Iterable[Row], fmt: Format, out: TextIO) -> None:
+    """Write one line/object a recipient. CSV starts with a BOM so that Excel reads it as UTF-8."""
+    records = report_rows(rows)
+    if fmt == "json":
+        out.write(json.dumps(list(records), ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "csv":
+        out.write("\ufeff")
+        writer = csv.DictWriter(out, fieldnames=REPORT_KEYS, lineterminator="\r\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow(record)
+    else:
+        table = [
+            [
+                str(r[k] if r[k] is not None else "")
+                for k in ("address", "status", "attempts", "smtp_code", "smtp_reply", "reason")
+            ]
+            for r in records
+        ]
+        header = ["address", "status", "tries", "code", "server's reply", "reason"]
+        widths = [min(max([len(header[i])] + [len(row[i]) for row in table]), 60) for i in range(len(header))]
+        for line in [header, *table]:
+            out.write("  ".join(cell[:60].ljust(widths[i]) for i, cell in enumerate(line)).rstrip() + "\n")
+
+
+__all__ = ["REPORT_KEYS", "STATUSES", "Summary", "report_rows", "summary", "write_report"]

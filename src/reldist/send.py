@@ -1,0 +1,325 @@
+"""Sending a release: plan it into the ledger, then deliver every pending recipient once.
+
+Owns the per-recipient loop. :func:`send_release` takes the workspace lock, turns rows a dead run
+left ``sending`` into ``unknown``, plans the recipients into the ledger, and runs
+:func:`deliver`: one producer renders and builds messages one at a time, ``connections`` workers
+each hold one transport connection. For every message a worker waits for the rate limiter,
+commits ``sending``, hands the bytes to the transport and commits the outcome. A deferred message
+is retried within the run after ``backoff``, ``2*backoff``, … seconds, up to ``attempts``; then it
+stays ``deferred`` for a later run. If the server cannot be reached (after the same retries) the
+run stops, leaving the rest as they were, and the result says so (exit code 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .config import Config, RetrySettings
+from .dkim import signer_for
+from .errors import TransportError
+from .ledger import Ledger, Row, Status
+from .message import MessageBuilder
+from .plan import Planner, Preflight, contact_from_json
+from .ratelimit import RateLimiter
+from .release import Release
+from .render import Renderer
+from .transport.base import Connection, Outcome, Outgoing, Transport
+from .transport.outbox import OutboxTransport
+from .workspace import Workspace
+
+Sleep = Callable[[float], Awaitable[None]]
+OnResult = Callable[[Row, Outcome], None]
+
+#: What a plain ``send`` picks up, what ``--retry`` picks up, and what ``--resend-unknown`` adds.
+RESUME: tuple[Status, ...] = ("queued", "deferred")
+RETRY: tuple[Status, ...] = ("deferred", "failed")
+UNKNOWN: tuple[Status, ...] = ("unknown",)
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What one send run did, and what the ledger says now."""
+
+    release_id: str
+    transport: str
+    outcomes: Counter[str] = field(default_factory=Counter)  # this run's final outcomes
+    counts: dict[Status, int] = field(default_factory=dict)  # the ledger after the run
+    recovered_unknown: int = 0  # rows a dead run had left 'sending'
+    unreachable: str | None = None  # why the run stopped early, if it did
+    pending: int = 0  # recipients this run set out to send
+    elapsed: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 all delivered, 3 some failed/deferred/unknown, 4 the server could not be reached."""
+        if self.unreachable:
+            return 4
+        if any(self.counts.get(s, 0) for s in ("deferred", "failed", "unknown", "queued", "sending")):
+            return 3
+        return 0
+
+
+def make_transport(config: Config, release_id: str) -> Transport:
+    """The transport the config asks for: SMTP when ``[smtp]`` is present, else the outbox."""
+    if config.smtp is not None:
+        from .transport.smtp import SmtpTransport
+
+        return SmtpTransport(config.smtp)
+    return OutboxTransport(config.outbox_path / release_id)
+
+
+class Job:
+    """One release about to be sent from one workspace: renderer, builder and planner built once."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        release: Release,
+        *,
+        lists: Sequence[str] = (),
+        where: Sequence[tuple[str, str]] = (),
+        strict: bool = False,
+        ledger: Ledger | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.release = release
+        self.renderer = Renderer(workspace.config, release, now=now)
+        self.builder = MessageBuilder(workspace.config, release, signer=signer_for(workspace.config))
+        suppressed = None
+        if ledger is not None:
+            from .contacts import read_suppressed
+
+            suppressed = {key: reason for key, (_, reason, _) in ledger.suppressions().items()}
+            suppressed.update(read_suppressed(workspace.root))
+        self.planner = Planner(
+            workspace,
+            release,
+            self.renderer,
+            self.builder,
+            lists=lists,
+            where=where,
+            strict=strict,
+            suppressed=suppressed,
+        )
+
+    def preflight(self) -> Preflight:
+        return self.planner.preflight()
+
+    def outgoing(self, row: Row, *, message_id: str | None = None) -> Outgoing:
+        """Render and build the message of one ledger row."""
+        if row.contact is None:  # pragma: no cover - only queued rows are sent, and they carry one
+            raise ValueError(f"row {row.id} has no contact")
+        contact = contact_from_json(row.contact)
+        rendered = self.renderer.render(contact)
+        message_id = message_id or row.message_id or self.builder.new_message_id(row.id)
+        data = self.builder.build(
+            rendered,
+            contact,
+            message_id=message_id,
+            date=dt.datetime.now(dt.UTC),
+            unsubscribe=(
+                self.renderer.unsubscribe_mailto(contact.address),
+                self.renderer.unsubscribe_url(contact.address),
+            ),
+        )
+        return Outgoing(
+            seq=row.id,
+            address=contact.address,
+            envelope=self.builder.envelope(contact),
+            data=data,
+            message_id=message_id,
+        )
+
+
+def send_release(
+    job: Job,
+    ledger: Ledger,
+    *,
+    statuses: Sequence[Status] = RESUME,
+    limit: int | None = None,
+    transport: Transport | None = None,
+    on_result: OnResult | None = None,
+    on_start: Callable[[int], None] | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
+    plan: bool = True,
+) -> SendResult:
+    """Plan ``job``'s recipients into ``ledger`` and deliver the pending ones. Hold the lock first."""
+    config = job.workspace.config
+    release_id = job.release.id
+    transport = transport or make_transport(config, release_id)
+    result = SendResult(release_id=release_id, transport=getattr(transport, "name", "transport"))
+    started = time.monotonic()
+    result.recovered_unknown = ledger.recover_interrupted(release_id)
+    number = ledger.plan(release_id, job.planner.entries()) if plan else None
+    ids = ledger.pending_ids(release_id, statuses, plan=number)
+    if limit is not None:
+        ids = ids[:limit]
+    result.pending = len(ids)
+    if on_start is not None:
+        on_start(len(ids))
+    run = ledger.start_run(release_id, "send")
+    history = ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) if config.rates else ()
+    limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
+    try:
+        if ids:
+            asyncio.run(
+                deliver(
+                    _rows(ledger, ids),
+                    make=job.outgoing,
+                    ledger=ledger,
+                    transport=transport,
+                    limiter=limiter,
+                    retry=config.retry,
+                    sleep=sleep,
+                    result=result,
+                    on_result=on_result,
+                )
+            )
+    finally:
+        result.counts = ledger.counts(release_id)
+        result.elapsed = time.monotonic() - started
+        ledger.finish_run(run, _run_outcome(result))
+    return result
+
+
+def _run_outcome(result: SendResult) -> str:
+    parts = [f"{status} {count}" for status, count in sorted(result.outcomes.items())]
+    if result.unreachable:
+        parts.append(f"stopped: {result.unreachable}")
+    return ", ".join(parts) or "nothing to send"
+
+
+def _rows(ledger: Ledger, ids: list[int], page: int = 500) -> Iterator[Row]:
+    for start in range(0, len(ids), page):
+        yield from ledger.fetch(ids[start : start + page])
+
+
+@dataclass(slots=True)
+class _Item:
+    row: Row
+    message: Outgoing
+    attempt: int = 1
+
+
+async def deliver(
+    rows: Iterator[Row],
+    *,
+    make: Callable[[Row], Outgoing],
+    ledger: Ledger,
+    transport: Transport,
+    limiter: RateLimiter,
+    retry: RetrySettings,
+    sleep: Sleep,
+    result: SendResult,
+    on_result: OnResult | None = None,
+) -> None:
+    """Send every row once over ``transport.connections`` connections, recording each outcome."""
+    workers = max(1, transport.connections)
+    queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=workers * 2)
+    unfinished = 0  # produced items whose final outcome is not yet recorded
+    producing = True
+    all_done = asyncio.Event()
+    abort = asyncio.Event()
+    retries: set[asyncio.Task[None]] = set()
+
+    def settle() -> None:
+        nonlocal unfinished
+        unfinished -= 1
+        if not producing and unfinished == 0:
+            all_done.set()
+
+    async def again_later(item: _Item, delay: float) -> None:
+        await sleep(delay)
+        if not abort.is_set():
+            await queue.put(item)
+
+    def stop(reason: str) -> None:
+        result.unreachable = reason
+        abort.set()
+        all_done.set()
+        while not queue.empty():  # let a producer blocked on a full queue see the abort
+            queue.get_nowait()
+
+    async def connect() -> Connection:
+        for attempt in range(1, retry.attempts + 1):
+            try:
+                return await transport.connect()
+            except TransportError as exc:
+                if attempt >= retry.attempts or abort.is_set():
+                    stop(str(exc))
+                    raise
+                await sleep(retry.backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def work() -> None:
+        connection: Connection | None = None
+        try:
+            while not abort.is_set():
+                item = await queue.get()
+                if item is None or abort.is_set():
+                    return
+                if connection is None:
+                    try:
+                        connection = await connect()
+                    except TransportError:
+                        return
+                await limiter.acquire()
+                ledger.mark_sending(item.row.id, item.message.message_id)
+                try:
+                    outcome = await connection.send(item.message)
+                except TransportError as exc:
+                    # The connection could not be re-established: this message never left.
+                    outcome = Outcome("deferred", None, str(exc))
+                    ledger.record(item.row.id, outcome)
+                    stop(str(exc))
+                    return
+                ledger.record(item.row.id, outcome)
+                if outcome.status == "deferred" and item.attempt < retry.attempts:
+                    item.attempt += 1
+                    task = asyncio.create_task(again_later(item, retry.backoff * 2 ** (item.attempt - 2)))
+                    retries.add(task)
+                    task.add_done_callback(retries.discard)
+                    continue
+                result.outcomes[outcome.status] += 1
+                if on_result is not None:
+                    on_result(item.row, outcome)
+                settle()
+        finally:
+            if connection is not None:
+                await connection.close()
+
+    tasks = [asyncio.create_task(work()) for _ in range(workers)]
+    try:
+        for row in rows:
+            if abort.is_set():
+                break
+            item = _Item(row, make(row))
+            unfinished += 1
+            await queue.put(item)
+        producing = False
+        if unfinished == 0:
+            all_done.set()
+        await all_done.wait()
+    finally:
+        abort.set()
+        for task in retries:
+            task.cancel()
+        for _ in tasks:
+            with _suppress_full():
+                queue.put_nowait(None)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _suppress_full:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is asyncio.QueueFull

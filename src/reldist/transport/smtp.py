@@ -1,0 +1,644 @@
+"""The SMTP transport: persistent aiosmtplib connections whose replies become outcomes.
+
+Owns connecting (implicit TLS, STARTTLS or plain; certificates always verified), authenticating
+(PLAIN, LOGIN, XOAUTH2) with a secret resolved lazily from an environment variable or a command,
+sending one message per transaction, and turning each reply or failure into an
+:class:`~reldist.transport.base.Outcome`:
+
+=====================================================  ===========
+what happened                                          status
+=====================================================  ===========
+2xx after the end of the message                       ``sent``
+4xx at MAIL, RCPT or DATA (421 also drops the link)    ``deferred``
+5xx at MAIL, RCPT or DATA                              ``failed``
+connection lost / timeout before the final ``.``       ``deferred`` (no code)
+connection lost / timeout after the final ``.``        ``unknown`` (it may have been delivered)
+=====================================================  ===========
+
+A server that cannot be reached at all (refused, DNS, TLS verification, AUTH rejected) is a
+:class:`~reldist.errors.TransportError`, raised from :meth:`SmtpTransport.connect` and from
+:meth:`SmtpConnection.send` when a reconnect fails. It does not own retries, pacing or the ledger:
+the send engine does.
+
+The password or token is never stored in a printed object, logged or put into an exception
+message; texts that come back from aiosmtplib or the server are scrubbed of it as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import os
+import re
+import shlex
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import aiosmtplib
+import idna
+from aiosmtplib import (
+    SMTPAuthenticationError,
+    SMTPException,
+    SMTPHeloError,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+
+from ..errors import ConfigError, TransportError
+from .base import Envelope, Outcome, Outgoing
+
+__all__ = ["SmtpConnection", "SmtpSettings", "SmtpTransport"]
+
+log = logging.getLogger(__name__)
+
+Security = Literal["tls", "starttls", "none"]
+AuthMethod = Literal["auto", "plain", "login", "xoauth2"]
+
+#: An access token fetched by ``token_command`` is reused by new connections for this long.
+TOKEN_REUSE_SECONDS = 300.0
+
+_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The ``[smtp]`` table of ``reldist.toml``. Holds the NAME of a secret, never the secret."""
+
+    host: str
+    port: int = 587
+    security: Security = "starttls"  # "tls" = implicit TLS (465)
+    username: str | None = None
+    password_env: str | None = None  # environment variable holding the password
+    password_command: str | None = None  # command (no shell) whose first output line is it
+    auth: AuthMethod = "auto"
+    token_command: str | None = None  # for xoauth2: prints an OAuth2 access token
+    ca_file: Path | None = None  # extra CA bundle for private servers
+    allow_insecure_auth: bool = False  # AUTH in plain text to a non-loopback host
+    connections: int = 4
+    messages_per_connection: int = 100  # reconnect after this many messages
+    timeout: float = 30.0
+    local_hostname: str | None = None
+
+
+class _Secret:
+    """A resolved password or token; its repr never shows the value."""
+
+    __slots__ = ("fetched", "value")
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.fetched = time.monotonic()
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    mechanism: Literal["auto", "plain", "login", "xoauth2"]
+    username: str
+    secret: _Secret
+    source: str  # where the secret came from, for messages: "RELDIST_SMTP_PASSWORD", ...
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1: AUTH there never leaves the machine."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_settings(s: SmtpSettings) -> None:
+    """Reject settings that can never work, before any I/O."""
+    if not s.host:
+        raise ConfigError("[smtp] host: must not be empty")
+    if not 0 < s.port < 65536:
+        raise ConfigError(f"[smtp] port: {s.port} is not a TCP port")
+    if s.security not in ("tls", "starttls", "none"):
+        raise ConfigError(f'[smtp] security: must be "tls", "starttls" or "none", not {s.security!r}')
+    if s.auth not in ("auto", "plain", "login", "xoauth2"):
+        raise ConfigError(f"[smtp] auth: must be auto, plain, login or xoauth2, not {s.auth!r}")
+    if s.connections < 1:
+        raise ConfigError("[smtp] connections: must be at least 1")
+    if s.messages_per_connection < 1:
+        raise ConfigError("[smtp] messages_per_connection: must be at least 1")
+    if not s.timeout > 0:
+        raise ConfigError("[smtp] timeout: must be more than 0 seconds")
+    has_password = bool(s.password_env or s.password_command)
+    if s.password_env and s.password_command:
+        raise ConfigError("[smtp] password_env: set either password_env or password_command, not both")
+    if s.auth == "xoauth2" and not s.token_command:
+        raise ConfigError('[smtp] auth: "xoauth2" needs token_command')
+    if s.auth in ("plain", "login") and not has_password:
+        raise ConfigError(f'[smtp] auth: "{s.auth}" needs password_env or password_command')
+    if s.auth == "auto" and has_password and s.token_command:
+        raise ConfigError(
+            '[smtp] auth: both a password and token_command are set; choose auth = "xoauth2", '
+            '"plain" or "login"'
+        )
+    uses_auth = has_password or s.token_command is not None
+    if uses_auth and not s.username:
+        raise ConfigError("[smtp] username: required when a password or token_command is set")
+    if s.username and not uses_auth:
+        raise ConfigError("[smtp] username: set password_env (or password_command, or token_command) as well")
+    if uses_auth and s.security == "none" and not s.allow_insecure_auth and not is_loopback(s.host):
+        raise ConfigError(
+            f'[smtp] security: "none" would send the password unencrypted to {s.host}; '
+            'use "starttls" or "tls" (or set allow_insecure_auth = true)'
+        )
+
+
+def _address_for_smtp(address: str) -> tuple[str, bool]:
+    """The address as written on MAIL/RCPT, and whether it needs SMTPUTF8.
+
+    An internationalised domain with an ASCII local part goes out in its ASCII (``xn--``) form
+    and needs no SMTPUTF8; only a non-ASCII local part (or an unencodable domain) does.
+    """
+    if address.isascii():
+        return address, False
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        return address, True
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return address, True
+    return f"{local}@{ascii_domain}", False
+
+
+def _crlf(data: bytes) -> bytes:
+    """The message with CRLF line ends, ending in a line end (its size for SIZE=)."""
+    body = _LINE_ENDS.sub(b"\r\n", data)
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
+
+
+def _dot_stuffed(body: bytes) -> bytes:
+    """What goes after DATA: leading dots doubled and the final ``.`` line."""
+    return _LEADING_DOT.sub(b"..", body) + b".\r\n"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while exc.__cause__ is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return exc
+
+
+def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class SmtpTransport:
+    """Opens :class:`SmtpConnection` objects to one server (implements ``Transport``).
+
+    Construction checks the settings and does no I/O; the secret, the CA bundle and the socket
+    are touched at the first :meth:`connect`.
+    """
+
+    name = "smtp"
+
+    def __init__(self, settings: SmtpSettings, *, environ: Mapping[str, str] | None = None) -> None:
+        _check_settings(settings)
+        self.settings = settings
+        self.connections = settings.connections
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._password: _Secret | None = None
+        self._token: _Secret | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._secret_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self.describe()!r})"
+
+    @property
+    def address(self) -> str:
+        host = self.settings.host
+        return f"[{host}]:{self.settings.port}" if ":" in host else f"{host}:{self.settings.port}"
+
+    def describe(self) -> str:
+        """``smtp.office365.com:587 (STARTTLS, as press@ecomuseum.kz)`` — never the secret."""
+        s = self.settings
+        parts = [{"tls": "TLS", "starttls": "STARTTLS", "none": "no TLS"}[s.security]]
+        if s.username:
+            how = "XOAUTH2 " if self._mechanism() == "xoauth2" else ""
+            parts.append(f"{how}as {s.username}")
+        return f"{self.address} ({', '.join(parts)})"
+
+    async def connect(self) -> SmtpConnection:
+        """Open one connection: TCP, TLS, EHLO, AUTH. Raises TransportError or ConfigError."""
+        connection = SmtpConnection(self)
+        await connection._open()
+        return connection
+
+    # -- internals used by SmtpConnection -------------------------------------------------
+
+    def _mechanism(self) -> Literal["auto", "plain", "login", "xoauth2"]:
+        s = self.settings
+        if s.auth == "auto" and s.token_command and not (s.password_env or s.password_command):
+            return "xoauth2"
+        return s.auth
+
+    def _scrub(self, text: str) -> str:
+        """Remove the secret (raw and in the base64 forms AUTH uses) from a text."""
+        user = (self.settings.username or "").encode()
+        for secret in (self._password, self._token):
+            if secret is None or not secret.value:
+                continue
+            raw = secret.value.encode()
+            forms = {
+                secret.value,
+                base64.b64encode(raw).decode(),
+                base64.b64encode(b"\0" + user + b"\0" + raw).decode(),
+                base64.b64encode(b"user=" + user + b"\x01auth=Bearer " + raw + b"\x01\x01").decode(),
+            }
+            for form in sorted(forms, key=len, reverse=True):
+                text = text.replace(form, "***")
+        return text
+
+    def _error(self, reason: str) -> TransportError:
+        return TransportError(self._scrub(f"{self.address}: {reason}"))
+
+    async def _run_secret_command(self, key: str, command: str) -> str:
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(f"[smtp] {key}: cannot parse {command!r}: {exc}") from None
+        if not argv:
+            raise ConfigError(f"[smtp] {key}: is empty")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise ConfigError(f"[smtp] {key}: cannot run {argv[0]!r}: {exc.strerror}") from None
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), self.settings.timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise ConfigError(
+                f"[smtp] {key}: {argv[0]!r} gave no answer within {self.settings.timeout:g} s"
+            ) from None
+        if process.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            detail = f": {lines[-1][:200]}" if lines else ""
+            raise ConfigError(f"[smtp] {key}: {argv[0]!r} exited with status {process.returncode}{detail}")
+        lines = out.decode(errors="replace").splitlines()
+        first = lines[0].strip() if lines else ""
+        if not first:
+            raise ConfigError(f"[smtp] {key}: {argv[0]!r} printed nothing")
+        return first
+
+    async def _credentials(self) -> _Credentials | None:
+        """Resolve the secret lazily; a password once per transport, a token every few minutes."""
+        s = self.settings
+        if not s.username:
+            return None
+        mechanism = self._mechanism()
+        async with self._secret_lock:
+            if mechanism == "xoauth2":
+                assert s.token_command is not None  # checked in _check_settings
+                token = self._token
+                if token is None or time.monotonic() - token.fetched > TOKEN_REUSE_SECONDS:
+                    token = _Secret(await self._run_secret_command("token_command", s.token_command))
+                    self._token = token
+                return _Credentials("xoauth2", s.username, token, "the token from token_command")
+            if self._password is None:
+                if s.password_env:
+                    value = self._environ.get(s.password_env)
+                    if value is None:
+                        raise ConfigError(
+                            f"[smtp] password_env: environment variable {s.password_env} is not set"
+                        )
+                    self._password = _Secret(value)
+                else:
+                    assert s.password_command is not None  # checked in _check_settings
+                    command = s.password_command
+                    value = await self._run_secret_command("password_command", command)
+                    self._password = _Secret(value)
+            source = (
+                f"the password in ${s.password_env}"
+                if s.password_env
+                else "the password from password_command"
+            )
+            return _Credentials(mechanism, s.username, self._password, source)
+
+    async def _tls_context(self) -> ssl.SSLContext:
+        """System CAs plus ``ca_file``; hostname checks on. Built once, at the first connect."""
+        if self._tls is None:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            ca_file = self.settings.ca_file
+            if ca_file is not None:
+                try:
+                    context.load_verify_locations(cafile=os.fspath(ca_file))
+                except (OSError, ssl.SSLError) as exc:
+                    raise ConfigError(f"[smtp] ca_file: cannot load {ca_file}: {exc}") from None
+            self._tls = context
+        return self._tls
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        """One aiosmtplib connection, greeted, encrypted and authenticated."""
+        s = self.settings
+        credentials = await self._credentials()
+        tls = await self._tls_context() if s.security != "none" else None
+        smtp = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            local_hostname=s.local_hostname,
+            timeout=s.timeout,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            tls_context=tls,
+        )
+        try:
+            await smtp.connect()
+            await _ehlo(smtp)
+            if credentials is not None:
+                await self._authenticate(smtp, credentials)
+        except TransportError:
+            _hang_up(smtp)
+            raise
+        except (SMTPException, OSError, ValueError) as exc:
+            _hang_up(smtp)
+            raise self._error(self._connect_reason(exc, credentials)) from None
+        except BaseException:  # cancelled: do not leave a half-open session behind
+            _hang_up(smtp)
+            raise
+        log.debug("connected to %s", self.describe())
+        return smtp
+
+    def _connect_reason(self, exc: BaseException, credentials: _Credentials | None) -> str:
+        if isinstance(exc, SMTPAuthenticationError):
+            assert credentials is not None
+            return (
+                f"authentication failed for {credentials.username} ({exc.code} {exc.message}); "
+                f"check [smtp] username and {credentials.source}"
+            )
+        cert = _find(exc, ssl.SSLCertVerificationError)
+        if isinstance(cert, ssl.SSLCertVerificationError):
+            hint = "" if self.settings.ca_file else " (for a private CA set [smtp] ca_file)"
+            return f"TLS certificate verification failed: {cert.verify_message or cert}{hint}"
+        if _find(exc, ssl.SSLError) is not None:
+            return f"TLS handshake failed: {_root_cause(exc)}"
+        if isinstance(exc, SMTPTimeoutError):
+            return f"timed out after {self.settings.timeout:g} s ({exc.message})"
+        if isinstance(exc, SMTPResponseException):
+            return f"the server refused us: {exc.code} {exc.message}"
+        if isinstance(exc, aiosmtplib.SMTPConnectError):
+            cause = exc.__cause__
+            if isinstance(cause, OSError):
+                return f"cannot connect: {cause.strerror or cause}"
+            return f"cannot connect: {exc.message}"
+        if isinstance(exc, SMTPServerDisconnected):
+            return f"the server closed the connection while we set it up ({exc.message})"
+        if isinstance(exc, SMTPException):
+            return exc.message
+        return str(exc)
+
+    async def _authenticate(self, smtp: aiosmtplib.SMTP, credentials: _Credentials) -> None:
+        offered = [m.upper() for m in smtp.server_auth_methods]
+        if not smtp.supports_extension("auth"):
+            raise self._error("the server offers no AUTH; remove [smtp] username if it needs no login")
+        mechanism = credentials.mechanism
+        if mechanism == "auto":
+            # One attempt with the best mechanism offered. aiosmtplib's login() would try every
+            # mechanism in turn, and each failed attempt counts towards a lockout.
+            usable = [m for m in ("plain", "login") if m.upper() in offered]
+            if not usable:
+                raise self._error(
+                    f"the server offers no AUTH mechanism reldist can use with a password "
+                    f"(it offers {', '.join(offered) or 'none'})"
+                )
+            mechanism = "plain" if "plain" in usable else "login"
+        elif mechanism.upper() not in offered:
+            raise self._error(
+                f"the server does not offer AUTH {mechanism.upper()} "
+                f"(it offers {', '.join(offered) or 'none'}); change [smtp] auth"
+            )
+        user, secret = credentials.username, credentials.secret.value
+        try:
+            if mechanism == "xoauth2":
+                await smtp.auth_xoauth2(user, secret)
+            elif mechanism == "plain":
+                await smtp.auth_plain(user, secret)
+            else:
+                await smtp.auth_login(user, secret)
+        except SMTPAuthenticationError:
+            # A wrong or expired token must be fetched again at the next connect.
+            if mechanism == "xoauth2":
+                self._token = None
+            raise
+
+
+def _hang_up(smtp: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = None) -> None:
+    """Close the session now, without a TLS close_notify exchange.
+
+    A graceful TLS close needs the event loop to keep running; when the run ends right after
+    an error the socket would be left for the garbage collector (a ResourceWarning). SMTP has
+    its own end of session (QUIT), so nothing is lost. ``transport`` is the one captured
+    before aiosmtplib may have closed and forgotten it.
+    """
+    transport = transport or smtp.transport
+    smtp.close()
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+
+
+async def _ehlo(smtp: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO for an old server) unless this session already has one."""
+    if smtp.is_ehlo_or_helo_needed:
+        try:
+            await smtp.ehlo()
+        except SMTPHeloError:
+            await smtp.helo()
+
+
+class SmtpConnection:
+    """One persistent SMTP session (implements ``Connection``); reconnects lazily.
+
+    After a drop, a 421, a timeout or ``messages_per_connection`` messages, the next
+    :meth:`send` opens a fresh session first. RSET is sent only after a transaction that
+    stopped midway (a refusal at MAIL, RCPT or DATA).
+    """
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self._transport = transport
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._messages = 0  # transactions started on the current session
+        self._needs_rset = False
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        state = "open" if self._smtp is not None and self._smtp.is_connected else "closed"
+        return f"<SmtpConnection {self._transport.address} {state}, {self._messages} messages>"
+
+    async def _open(self) -> None:
+        self._smtp = await self._transport._open()
+        self._messages = 0
+        self._needs_rset = False
+
+    async def _quit(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        transport = smtp.transport
+        try:
+            if smtp.is_connected:
+                await smtp.quit(timeout=min(self._transport.settings.timeout, 5.0))
+        except (SMTPException, OSError):
+            pass
+        finally:
+            _hang_up(smtp, transport)
+
+    async def _ready(self) -> aiosmtplib.SMTP:
+        """A session able to take the next message; raises TransportError if none can be had."""
+        smtp = self._smtp
+        limit = self._transport.settings.messages_per_connection
+        if smtp is not None and smtp.is_connected and self._messages >= limit:
+            log.debug("reconnecting after %d messages", self._messages)
+            await self._quit()
+            smtp = None
+        if smtp is not None and smtp.is_connected and self._needs_rset:
+            try:
+                await smtp.rset()
+                self._needs_rset = False
+            except (SMTPException, OSError):
+                await self._quit()
+                smtp = None
+        if smtp is None or not smtp.is_connected:
+            if smtp is not None:
+                _hang_up(smtp)
+            self._smtp = None
+            await self._open()
+            smtp = self._smtp
+            assert smtp is not None
+        return smtp
+
+    async def send(self, message: Outgoing) -> Outcome:
+        """Send one message in one transaction and say what became of it."""
+        async with self._lock:
+            smtp = await self._ready()
+            return await self._transaction(smtp, message)
+
+    async def close(self) -> None:
+        """QUIT politely (errors ignored) and close the socket."""
+        async with self._lock:
+            await self._quit()
+
+    async def _transaction(self, smtp: aiosmtplib.SMTP, message: Outgoing) -> Outcome:
+        envelope: Envelope = message.envelope
+        sender, sender_utf8 = _address_for_smtp(envelope.sender)
+        recipient, recipient_utf8 = _address_for_smtp(envelope.recipient)
+        utf8 = envelope.needs_smtputf8 or sender_utf8 or recipient_utf8
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            needy = envelope.sender if sender_utf8 and not recipient_utf8 else envelope.recipient
+            text = f"{self._transport.address} does not support SMTPUTF8, which {needy} needs"
+            return Outcome("failed", None, text)
+        body = _crlf(message.data)
+        options: list[str] = []
+        if smtp.supports_extension("size"):
+            options.append(f"SIZE={len(body)}")
+        if utf8:
+            options.append("SMTPUTF8")
+        if not message.data.isascii() and smtp.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        encoding = "utf-8" if utf8 else "ascii"
+
+        self._messages += 1
+        body_sent = False
+        transport = smtp.transport
+        try:
+            await smtp.mail(sender, options=options, encoding=encoding)
+            self._needs_rset = True
+            await smtp.rcpt(recipient, encoding=encoding)
+            reply = await smtp.execute_command(b"DATA")
+            if reply.code != 354:
+                raise SMTPResponseException(reply.code, reply.message)
+            # aiosmtplib's data() cannot say whether a drop came before or after the final
+            # "."; writing the body ourselves tells "deferred" from "unknown".
+            protocol = smtp.protocol
+            if protocol is None:
+                raise SMTPServerDisconnected("Connection lost")
+            protocol.write(_dot_stuffed(body))
+            body_sent = True
+            reply = await protocol.read_response(timeout=self._transport.settings.timeout)
+        except SMTPResponseException as exc:
+            return self._refused(smtp, transport, exc.code, exc.message, after_body=body_sent)
+        except (SMTPServerDisconnected, SMTPTimeoutError, OSError) as exc:
+            _hang_up(smtp, transport)
+            return self._lost(exc, after_body=body_sent)
+        except ValueError as exc:  # an address aiosmtplib will not put on a command line
+            return Outcome("failed", None, self._transport._scrub(str(exc)))
+        except asyncio.CancelledError:
+            # Mid-command: a late reply could be taken for the next command's, so this session
+            # cannot carry another message.
+            _hang_up(smtp, transport)
+            raise
+        self._needs_rset = False
+        if 200 <= reply.code < 300:
+            return Outcome("sent", reply.code, self._transport._scrub(reply.message))
+        return self._refused(smtp, transport, reply.code, reply.message, after_body=True)
+
+    def _refused(
+        self,
+        smtp: aiosmtplib.SMTP,
+        transport: asyncio.BaseTransport | None,
+        code: int,
+        text: str,
+        *,
+        after_body: bool,
+    ) -> Outcome:
+        text = self._transport._scrub(text)
+        if after_body:
+            self._needs_rset = False  # the transaction is over either way
+        if code == 421 or not 400 <= code < 600:
+            # 421: the server is closing the channel. A reply that is no SMTP code leaves the
+            # session out of step; neither can carry another message.
+            _hang_up(smtp, transport)
+        if 400 <= code < 500:
+            return Outcome("deferred", code, text)
+        if 500 <= code < 600:
+            return Outcome("failed", code, text)
+        if after_body:
+            text = f"unexpected reply after the message was sent: {code} {text}"
+            return Outcome("unknown", None, text)
+        return Outcome("deferred", None, f"unexpected reply before the message was sent: {code} {text}")
+
+    def _lost(self, exc: BaseException, *, after_body: bool) -> Outcome:
+        timeout = self._transport.settings.timeout
+        if isinstance(exc, SMTPTimeoutError):
+            what = f"no reply within {timeout:g} s"
+        elif isinstance(exc, SMTPException):
+            what = f"connection lost ({exc.message})"
+        else:
+            what = f"connection lost ({exc})"
+        if after_body:
+            text = f"{what} after the message was sent; it may have been delivered"
+            return Outcome("unknown", None, self._transport._scrub(text))
+        text = f"{what} before the message was sent"
+        return Outcome("deferred", None, self._transport._scrub(text))

@@ -1,0 +1,97 @@
+"""A workspace on disk: finding it, creating one (``reldist init``) and its lock.
+
+``reldist init`` copies the example workspace that ships inside the package (``reldist/example``:
+reldist.toml, templates, contacts, one bilingual release). The lock is an exclusive ``flock`` on
+``<ledger>.lock``: held by the live process only, so a lock left by a dead process never blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .config import CONFIG_NAME, Config, find_config, load_config
+from .errors import ConfigError, LockHeldError
+from .ledger import Clock, Ledger, utcnow
+
+EXAMPLE = "example"
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A loaded workspace: its config and where its files are."""
+
+    config: Config
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def open_ledger(self, *, create: bool = True, clock: Clock = utcnow) -> Ledger:
+        return Ledger.open(self.config.ledger_path, create=create, clock=clock)
+
+    @contextlib.contextmanager
+    def lock(self, purpose: str) -> Iterator[None]:
+        """Hold the workspace's exclusive lock; :class:`LockHeldError` at once if another process has it."""
+        path = self.config.ledger_path.with_name(self.config.ledger_path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise LockHeldError(f"{path.name}: the workspace is busy: {holder} holds the lock") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} ({purpose})\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def open_workspace(
+    *, start: Path | None = None, config: Path | None = None, hint: Path | None = None
+) -> Workspace:
+    """The workspace from ``--config``, else the nearest reldist.toml above ``start`` (or ``hint``)."""
+    if config is None:
+        config = find_config(start or Path.cwd())
+        if config is None and hint is not None:
+            config = find_config(hint if hint.is_dir() else hint.parent)
+    if config is None:
+        raise ConfigError(
+            f"{CONFIG_NAME}: not found in {start or Path.cwd()} or its parents; "
+            "run 'reldist init DIR' to create a workspace, or pass --workspace"
+        )
+    return Workspace(load_config(config))
+
+
+def init_workspace(target: Path, *, force: bool = False) -> list[Path]:
+    """Copy the example workspace into ``target``; returns the files written."""
+    if (target / CONFIG_NAME).exists() and not force:
+        raise ConfigError(
+            f"{target / CONFIG_NAME}: a workspace is already here (use --force to overwrite the example files)"
+        )
+    source = resources.files("reldist").joinpath(EXAMPLE)
+    written: list[Path] = []
+    with resources.as_file(source) as folder:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts:
+                continue
+            destination = target / path.relative_to(folder)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+            written.append(destination)
+    for folder_name in ("outbox",):
+        (target / folder_name).mkdir(exist_ok=True)
+    return written
