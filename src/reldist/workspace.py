@@ -63,11 +63,18 @@ class Workspace:
 def open_workspace(
     *, start: Path | None = None, config: Path | None = None, hint: Path | None = None
 ) -> Workspace:
-    """The workspace from ``--config``, else the nearest reldist.toml above ``start`` (or ``hint``)."""
-    if config is None:
-        config = find_config(start or Path.cwd())
-        if config is None and hint is not None:
-            config = find_config(hint if hint.is_dir() else hint.parent)
+    """The workspace to use.
+
+    In order: ``config`` (``--config``); the nearest reldist.toml above ``start`` (``--workspace``);
+    above ``hint`` (a release folder named on the command line) when that exists; above the
+    current folder.
+    """
+    if config is None and start is not None:
+        config = find_config(start)
+    if config is None and hint is not None and hint.exists():
+        config = find_config(hint if hint.is_dir() else hint.parent)
+    if config is None and start is None:
+        config = find_config(Path.cwd())
     if config is None:
         raise ConfigError(
             f"{CONFIG_NAME}: not found in {start or Path.cwd()} or its parents; "

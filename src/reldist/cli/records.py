@@ -73,6 +73,7 @@ def status(ctx: click.Context, release: str | None) -> None:
     "fmt",
     type=click.Choice(["table", "csv", "json"]),
     default="table",
+    help="table on the screen; csv for Excel (UTF-8 with BOM); json for scripts.",
     show_default=True,
 )
 @click.option(

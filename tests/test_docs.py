@@ -1,0 +1,65 @@
+"""The README is the manual: every command has help, and the command reference in README.md
+is the commands' real ``--help`` (run ``python tests/test_docs.py`` to rewrite it)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from reldist.cli import main
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- commands -->", "<!-- /commands -->"
+
+
+def commands() -> list[str]:
+    return sorted(main.commands)
+
+
+def reference() -> str:
+    runner = CliRunner()
+    blocks = []
+    for name in ["", *commands()]:
+        args = [name, "--help"] if name else ["--help"]
+        result = runner.invoke(main, args, prog_name="reldist", terminal_width=100)
+        assert result.exit_code == 0, result.output
+        title = f"reldist {name}".strip()
+        blocks.append(f"### `{title}`\n\n```\n{result.output.rstrip()}\n```\n")
+    return "\n".join(blocks)
+
+
+def current() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index(START) + len(START) : text.index(END)].strip("\n")
+
+
+def test_every_command_has_help() -> None:
+    for name in commands():
+        command = main.commands[name]
+        assert isinstance(command, click.Command)
+        assert command.help and len(command.help.strip()) > 20, name
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"{name} {param.opts}"
+
+
+def test_every_command_is_in_the_readme_tables() -> None:
+    text = README.read_text(encoding="utf-8")
+    for name in commands():
+        assert re.search(rf"`reldist {name}\b", text), f"README does not mention 'reldist {name}'"
+
+
+def test_command_reference_is_current() -> None:
+    assert current() == reference().strip("\n"), "README command reference is stale: run python tests/test_docs.py"
+
+
+if __name__ == "__main__":
+    text = README.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{reference()}{END}{tail}", encoding="utf-8")
+    sys.stdout.write(f"rewrote the command reference in {README}\n")
