@@ -128,8 +128,8 @@ def load_release(
         lists=lists,
         template=data.get("template", "release"),
         versions=versions,
-        send_at=_when(data.get("send_at"), where, "send_at"),
-        embargo=_when(data.get("embargo"), where, "embargo"),
+        send_at=parse_when(data.get("send_at"), where, "send_at"),
+        embargo=parse_when(data.get("embargo"), where, "embargo"),
         embargo_subject=data.get("embargo_subject", False),
         attachments=attachments,
         bilingual_subject=data.get("bilingual_subject", False),
@@ -169,7 +169,7 @@ def _attachment(folder: Path, name: str, workspace: Path, where: str) -> Attachm
     return Attachment(path=path, source=name, content_type=content_type, data=path.read_bytes())
 
 
-def _when(value: dt.datetime | str | None, where: str, key: str) -> dt.datetime | None:
+def parse_when(value: dt.datetime | str | None, where: str, key: str) -> dt.datetime | None:
     """A TOML datetime with an offset, or ``"2026-11-28 10:00 Asia/Almaty"``; never a naive time."""
     if value is None:
         return None
@@ -211,7 +211,11 @@ def find_release(name: str, workspace: Path) -> Path:
     candidate = workspace / "releases" / name
     if candidate.is_dir():
         return candidate.resolve()
-    raise ReleaseError(f"{name}: no such release (looked in {_rel(candidate, workspace)})")
+    if len(as_path.parts) > 1:
+        raise ReleaseError(f"{name}: no such release folder")
+    have = sorted(p.name for p in (workspace / "releases").glob("*/release.toml") for p in [p.parent])
+    known = f"; releases here: {', '.join(have)}" if have else ""
+    raise ReleaseError(f"{name}: no such release (looked in {_rel(candidate, workspace)}{known})")
 
 
 def attachment_mime(attachment: Attachment) -> tuple[str, str]:
