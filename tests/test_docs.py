@@ -54,7 +54,9 @@ def test_every_command_is_in_the_readme_tables() -> None:
 
 
 def test_command_reference_is_current() -> None:
-    assert current() == reference().strip("\n"), "README command reference is stale: run python tests/test_docs.py"
+    assert current() == reference().strip("\n"), (
+        "README command reference is stale: run python tests/test_docs.py"
+    )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ import contextlib
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 from .config import CONFIG_NAME, Config, find_config, load_config
 from .errors import ConfigError, LockHeldError
@@ -45,8 +47,7 @@ class Workspace:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
+                holder = _holder(handle) or "another process"
                 raise LockHeldError(f"{path.name}: the workspace is busy: {holder} holds the lock") from None
             handle.seek(0)
             handle.truncate()
@@ -58,6 +59,18 @@ class Workspace:
                 handle.seek(0)
                 handle.truncate()
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _holder(handle: IO[str]) -> str:
+    """Who holds the lock, as its holder wrote it; the holder writes just after taking the lock,
+    so an empty file is read again a few times before giving up."""
+    for _ in range(20):
+        handle.seek(0)
+        text = handle.read().strip()
+        if text:
+            return text
+        time.sleep(0.005)
+    return ""
 
 
 def open_workspace(

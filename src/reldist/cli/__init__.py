@@ -76,9 +76,9 @@ def run() -> None:  # pragma: no cover - the console script
 
 
 # Commands register themselves on ``main`` when their modules are imported.
-from . import records, sending, workspace  # noqa: E402
+from . import dispatch, preview, records, sending, workspace  # noqa: E402
 
-__all__ = ["main", "records", "run", "sending", "workspace"]
+__all__ = ["dispatch", "main", "preview", "records", "run", "sending", "workspace"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

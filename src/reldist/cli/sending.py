@@ -7,7 +7,19 @@ import sys
 import click
 
 from ..ledger import Status
-from ..send import RESUME, RETRY, UNKNOWN, Job, SendResult, make_transport, send_release
+from ..release import Release
+from ..send import (
+    RESUME,
+    RETRY,
+    UNKNOWN,
+    Job,
+    SendResult,
+    make_transport,
+    proof_transport,
+    send_release,
+    send_test,
+)
+from ..workspace import Workspace
 from . import common, main
 from .progress import Progress
 
@@ -50,6 +62,19 @@ from .progress import Progress
     is_flag=True,
     help="Also send to recipients whose earlier message may or may not have arrived.",
 )
+@click.option(
+    "--test",
+    "test_address",
+    metavar="ADDRESS",
+    help="Send test copies to ADDRESS instead: one per language/template combination, '[TEST]' in "
+    "the subject; recorded as tests, never as delivered.",
+)
+@click.option(
+    "--as",
+    "as_recipient",
+    metavar="RECIPIENT",
+    help="With --test: send the copy that RECIPIENT (an address in the lists) would get.",
+)
 @click.pass_context
 def send(
     ctx: click.Context,
@@ -62,14 +87,36 @@ def send(
     strict: bool,
     retry: bool,
     resend_unknown: bool,
+    test_address: str | None,
+    as_recipient: str | None,
 ) -> None:
     """Send RELEASE to every recipient who has not had it yet.
 
     Everything is rendered and checked first; nothing leaves if the release, a template or the
     config is broken. Re-running the same command continues where the last run stopped and never
     sends anyone the release twice.
+
+    With --test ADDRESS nothing goes to the journalists: ADDRESS gets one copy of each language
+    and template combination (or, with --as, the copy one recipient would get), marked [TEST].
     """
+    if as_recipient and not test_address:
+        raise click.UsageError("--as needs --test ADDRESS (a test copy of that recipient's message)")
+    if test_address:
+        clash = [
+            name
+            for name, on in (
+                ("--dry-run", dry_run),
+                ("--limit", limit),
+                ("--retry", retry),
+                ("--resend-unknown", resend_unknown),
+            )
+            if on
+        ]
+        if clash:
+            raise click.UsageError(f"--test cannot be combined with {', '.join(clash)}")
     ws, loaded = common.release(ctx, release)
+    if test_address:
+        ctx.exit(send_proofs(ws, loaded, test_address, as_recipient, lists=lists, where=where, strict=strict))
     verbose = ctx.find_root().obj.verbose
     statuses: tuple[Status, ...] = RETRY if retry else RESUME
     if resend_unknown:
@@ -137,3 +184,31 @@ def print_result(result: SendResult) -> None:
         click.echo(
             f"Next: 'reldist status {result.release_id}' for the server's words; 'reldist send {result.release_id} --retry' to try them again."
         )
+
+
+def send_proofs(
+    ws: Workspace,
+    release: Release,
+    address: str,
+    as_recipient: str | None,
+    *,
+    lists: tuple[str, ...],
+    where: tuple[str, ...],
+    strict: bool,
+) -> int:
+    """``send --test``: send and list the test copies; 0 when all were accepted, else 3."""
+    with ws.lock(f"reldist send --test {release.id}"), ws.open_ledger() as ledger:
+        job = Job(ws, release, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
+        transport = proof_transport(ws.config, release.id)
+        click.echo(f"Test copies of {release.id} to {address} through {transport.describe()}:")  # type: ignore[attr-defined]
+        proofs = send_test(job, ledger, address, as_recipient=as_recipient, transport=transport)
+    for proof in proofs:
+        outcome = proof.outcome
+        code = f"{outcome.code} " if outcome.code and outcome.status != "sent" else ""
+        reply = f" ({code}{outcome.reply})" if outcome.status != "sent" or transport.name == "outbox" else ""
+        click.echo(
+            f"  {outcome.status}: {', '.join(proof.languages)} · {proof.template} as {proof.as_recipient} "
+            f"({proof.source}): {proof.subject}{reply}"
+        )
+    click.echo("Recorded in the ledger as test copies; no journalist was sent anything.")
+    return 0 if all(p.outcome.status == "sent" for p in proofs) else 3

@@ -1,11 +1,14 @@
-"""``reldist init`` and ``reldist check``."""
+"""``reldist init`` and ``reldist check`` (the preflight and the deliverability report)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from ..deliverability import CheckResult, check_release, failure
+from ..errors import ReldistError
 from ..send import Job
 from ..workspace import init_workspace
 from . import common, main
@@ -42,25 +45,96 @@ def init(directory: Path, force: bool) -> None:
     metavar="COLUMN=VALUE",
     help="Only contacts whose column has this value (repeatable; all must match).",
 )
-@click.option("--strict", is_flag=True, help="Treat a bad contact row as an error (exit 1).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat every warning (a bad contact row included) as an error: exit 1.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: a report grouped by subject; json: one object for scripts (on stdout).",
+)
 @click.pass_context
 def check(
-    ctx: click.Context, release: str, lists: tuple[str, ...], where: tuple[str, ...], strict: bool
+    ctx: click.Context,
+    release: str,
+    lists: tuple[str, ...],
+    where: tuple[str, ...],
+    strict: bool,
+    fmt: str,
 ) -> None:
-    """Preflight RELEASE: load it and render every recipient's message; send nothing.
+    """Preflight RELEASE and check its deliverability: render every recipient's message; send nothing.
 
-    Prints every bad contact row as file:line, the duplicates merged and the counts. Exit 1 when
-    the release, a template or the config is broken (or, with --strict, on any bad row).
+    Prints every bad contact row as file:line, the duplicates merged and the counts, then the
+    warnings that make mail land in spam or look broken (HTML size, images without alt text,
+    http:// and local links, preheaders, subjects, unsubscribe, attachments, the embargo,
+    missing languages, template variables a list never fills, SPF/DKIM/DMARC), each naming its
+    place. Exit 1 when the release, a template or the config is broken (with --strict, also on
+    any warning); warnings alone exit 0.
     """
+    if fmt == "json":
+        try:
+            result = _check(ctx, release, lists, where)
+        except ReldistError as exc:
+            click.echo(json.dumps(failure(release, exc), ensure_ascii=False, indent=2))
+            ctx.exit(exc.exit_code)
+        click.echo(json.dumps(result.as_dict(strict=strict), ensure_ascii=False, indent=2))
+        ctx.exit(result.exit_code(strict=strict))
+    result = _check(ctx, release, lists, where)
+    verbose = ctx.find_root().obj.verbose
+    common.print_preflight(result.report, verbose=verbose)
+    print_findings(result, verbose=verbose)
+    if result.exit_code(strict=strict):
+        click.echo(f"Check failed (--strict: warnings count as errors): {_counts(result)}; nothing was sent.")
+        ctx.exit(1)
+    click.echo("Check passed: nothing was sent.")
+
+
+def _check(ctx: click.Context, release: str, lists: tuple[str, ...], where: tuple[str, ...]) -> CheckResult:
     ws, loaded = common.release(ctx, release)
     ledger = ws.open_ledger(create=False) if ws.config.ledger_path.exists() else None
     try:
-        job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
-        report = job.preflight()
+        job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), ledger=ledger)
+        return check_release(job)
     finally:
         if ledger is not None:
             ledger.close()
-    common.print_preflight(report, verbose=ctx.find_root().obj.verbose)
-    if strict and report.invalid:
-        ctx.exit(1)
-    click.echo("Check passed: nothing was sent.")
+
+
+_STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
+
+
+def print_findings(result: CheckResult, *, verbose: int = 0) -> None:
+    """The deliverability findings grouped by subject (bad rows are printed by print_preflight)."""
+    groups = [(topic, items) for topic, items in result.grouped() if topic != "Contacts"]
+    if not groups:
+        click.echo("Deliverability: no warnings.")
+        return
+    click.echo(f"Deliverability: {_counts(result)}")
+    for topic, items in groups:
+        click.echo(f"  {topic}")
+        for finding in items:
+            if finding.code == "dkim-record" and not verbose:
+                click.echo(
+                    "    "
+                    + click.style("note: ", fg="cyan")
+                    + f"{finding.place}: signing with DKIM (-v shows the DNS record)"
+                )
+                continue
+            click.echo("    " + click.style(f"{finding.level}: ", fg=_STYLE[finding.level]) + str(finding))
+
+
+def _counts(result: CheckResult) -> str:
+    parts = []
+    for level in ("error", "warning", "note"):
+        n = result.count(level)
+        if n:
+            parts.append(f"{n} {level}{'s' if n != 1 else ''}")
+    bad = sum(1 for f in result.findings if f.code == "bad-row")
+    if bad and parts:  # the bad rows are among the warnings; print_preflight has shown them
+        parts[1 if result.count("error") else 0] += f" ({bad} of them bad contact rows, listed above)"
+    return ", ".join(parts) or "nothing to report"
