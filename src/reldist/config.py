@@ -350,6 +350,15 @@ _SIZE_UNIT = {
 }
 
 
+def format_size(n: int) -> str:
+    """Bytes for people: ``912 bytes``, ``43.5 KB``, ``5.2 MB`` (the inverse of :func:`parse_size`)."""
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
 def parse_size(text: str, what: str) -> int:
     """``"5MB"``, ``"102KB"``, ``"2000"`` as bytes."""
     match = _SIZE.match(text)

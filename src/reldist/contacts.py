@@ -28,7 +28,7 @@ from typing import Literal
 from email_validator import EmailNotValidError, validate_email
 
 from . import sheets
-from .errors import ContactsError
+from .errors import ContactsError, place
 
 __all__ = [
     "KNOWN_COLUMNS",
@@ -103,13 +103,6 @@ class _List:
 # -- finding lists ---------------------------------------------------------------------------
 
 
-def _display(workspace: Path, path: Path) -> str:
-    try:
-        return path.relative_to(workspace).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _candidates(workspace: Path, name: str) -> list[Path]:
     wanted = workspace / "contacts" / name
     if wanted.suffix.lower() in SUFFIXES:
@@ -152,7 +145,7 @@ def _column_name(text: str) -> str:
 
 def _open(workspace: Path, name: str, path: Path, forced: str | None) -> _List:
     """Find a list's encoding and read its header (only the header)."""
-    display = _display(workspace, path)
+    display = place(path, workspace)
     encoding = None if path.suffix.lower() == ".xlsx" else sheets.encoding_of(path, display, forced)
     with closing(sheets.rows(path, display, encoding)) as rows:
         first = next(rows, None)

@@ -29,7 +29,9 @@ from typing import Any, Literal
 
 import jinja2
 
+from .config import format_size
 from .contacts import Contact
+from .errors import place
 from .ledger import PlanEntry
 from .plan import Preflight, contact_from_json
 from .references import HtmlRefs, line_of, recipient_variables, referenced_templates, target_kind
@@ -265,7 +267,7 @@ class Inspector:
         self.release = job.release
         self.root = job.workspace.root
         self.now = now or dt.datetime.now(dt.UTC)
-        self.toml = _rel(self.release.folder / "release.toml", self.root)
+        self.toml = place(self.release.folder / "release.toml", self.root)
         self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(job.renderer.folder), autoescape=True)
         self._variants: dict[tuple[str, tuple[str, ...]], _Variant] = {}
         self._lists: dict[str, _List] = {}
@@ -376,10 +378,10 @@ class Inspector:
         found = []
         for (template, languages), variant in sorted(self._variants.items()):
             if variant.over:
-                size = _size(variant.largest_html)
+                size = format_size(variant.largest_html)
                 text = (
                     f"the HTML part is up to {size} as sent (base64), over check.max_html "
-                    f"{_size(self.config.max_html)}, for {variant.over} of {variant.recipients} recipients "
+                    f"{format_size(self.config.max_html)}, for {variant.over} of {variant.recipients} recipients "
                     f"(largest: {variant.largest_at}); Gmail clips it behind 'View entire message'. "
                     "Shorten the text or move parts of it to a web page"
                 )
@@ -430,7 +432,7 @@ class Inspector:
     def _variables(self) -> list[Finding]:
         found = []
         uses: dict[str, list[tuple[str, str, int]]] = {}  # template -> (variable, file, line)
-        for place, lst in sorted(self._lists.items()):
+        for list_file, lst in sorted(self._lists.items()):
             for template in sorted(lst.templates):
                 if template not in uses:
                     files = [
@@ -449,7 +451,7 @@ class Inspector:
                         continue
                     seen.add(variable)
                     text = (
-                        f"recipient.{variable} is never filled by {place} ({lst.recipients} recipients; the "
+                        f"recipient.{variable} is never filled by {list_file} ({lst.recipients} recipients; the "
                         f"column is {'empty' if variable in lst.columns else 'missing'}): the message shows "
                         "nothing there"
                     )
@@ -471,15 +473,20 @@ class Inspector:
         total = sum(len(a.data) for a in attachments)
         if total <= self.config.max_attachments:
             return []
-        listed = ", ".join(f"{a.source!r} {_size(len(a.data))}" for a in attachments)
+        listed = ", ".join(f"{a.source!r} {format_size(len(a.data))}" for a in attachments)
         text = (
-            f"attachments total {_size(total)} (every message grows by a third more in base64), over "
-            f"check.max_attachments {_size(self.config.max_attachments)}: {listed}; put them on a web page "
+            f"attachments total {format_size(total)} (every message grows by a third more in base64), over "
+            f"check.max_attachments {format_size(self.config.max_attachments)}: {listed}; put them on a web page "
             "and link to them"
         )
         return [
             Finding(
-                "warning", "Attachments", "attachments-size", f"{self.toml} attachments", text, _size(total)
+                "warning",
+                "Attachments",
+                "attachments-size",
+                f"{self.toml} attachments",
+                text,
+                format_size(total),
             )
         ]
 
@@ -583,21 +590,6 @@ def _target(target: str, place: str, *, image: bool) -> list[Finding]:
 def _place(source: str, path: Path, needle: str) -> str:
     line = line_of(path, needle)
     return f"{source}:{line}" if line else source
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
 
 
 def _duration(seconds: float) -> str:

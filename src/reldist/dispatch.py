@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from .errors import LockHeldError, ReldistError, ReleaseError
+from .errors import LockHeldError, ReldistError, ReleaseError, place
 from .ledger import Ledger, Row, Status
 from .plan import Preflight
 from .release import load_release, parse_when
@@ -141,7 +141,7 @@ def peek(folder: Path, workspace: Path) -> tuple[str, dt.datetime | None]:
     date and time with a zone (a time without a zone is an error, never a guess).
     """
     toml = folder / "release.toml"
-    where = _rel(toml, workspace)
+    where = place(toml, workspace)
     try:
         data = tomllib.loads(toml.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -175,7 +175,7 @@ def scan(workspace: Workspace, *, now: dt.datetime, ledger: Ledger | None) -> Sc
             continue
         # In UTC: one clock for comparing, sorting and the ledger.
         peeked.append((folder, release_id, send_at.astimezone(dt.UTC) if send_at else None))
-        folders_of.setdefault(release_id, []).append(_rel(folder, root))
+        folders_of.setdefault(release_id, []).append(place(folder, root))
     for folder, release_id, send_at in peeked:
         if len(folders_of[release_id]) > 1:
             # They would share their ledger rows: sending either could skip the other's recipients.
@@ -403,7 +403,7 @@ def _take(
         run.problems.append(
             f"{rid}: too late: due {describe_time(entry.send_at, workspace.config.timezone)}, "
             f"{describe_duration(run.late_by)} ago, more than max_late ({describe_duration(max_late)}); "
-            f"{left}. To send it anyway: reldist send {_rel(entry.folder, workspace.root)}"
+            f"{left}. To send it anyway: reldist send {place(entry.folder, workspace.root)}"
         )
         if not dry_run and ledger is not None:
             number = ledger.start_run(rid, "dispatch")
@@ -614,13 +614,6 @@ def _existing_ledger(workspace: Workspace) -> Iterator[Ledger | None]:
         return
     with workspace.open_ledger(create=False) as ledger:
         yield ledger
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 __all__ = [

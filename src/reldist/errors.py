@@ -1,11 +1,22 @@
 """The one error family of reldist.
 
 Every error a user can cause is a :class:`ReldistError` whose message names the place (a file and
-line, a config key, a recipient) so that the CLI can print it as one line. The subclasses exist so
+line, a config key, a recipient) so that the CLI can print it as one line; :func:`place` writes a
+file's path the way those messages show it. The subclasses exist so
 that the CLI can map them to exit codes; library users may catch :class:`ReldistError` alone.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+
+def place(path: Path, root: Path) -> str:
+    """``path`` as errors name it: relative to the workspace ``root`` with ``/``, else as given."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 class ReldistError(Exception):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ReleaseError
+from .errors import ReleaseError, place
 from .markup import Body, convert
 from .schema import Schema, check_table, str_list
 
@@ -84,9 +84,9 @@ def load_release(
     """Read and check a release folder; raises :class:`ReleaseError` naming the file and key."""
     folder = folder.resolve()
     toml_path = folder / "release.toml"
-    where = _rel(toml_path, workspace)
+    where = place(toml_path, workspace)
     if not folder.is_dir():
-        raise ReleaseError(f"{_rel(folder, workspace)}: no such release folder")
+        raise ReleaseError(f"{place(folder, workspace)}: no such release folder")
     try:
         data: dict[str, Any] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -147,7 +147,7 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
     if not subject:
         raise ReleaseError(f"{where}: missing '{lang}.subject'")
     path = folder / table.get("file", f"{lang}.md")
-    source = _rel(path, workspace)
+    source = place(path, workspace)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -164,7 +164,7 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
 def _attachment(folder: Path, name: str, workspace: Path, where: str) -> Attachment:
     path = (folder / name).resolve()
     if not path.is_file():
-        raise ReleaseError(f"{where}: attachment {name!r} does not exist ({_rel(path, workspace)})")
+        raise ReleaseError(f"{where}: attachment {name!r} does not exist ({place(path, workspace)})")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return Attachment(path=path, source=name, content_type=content_type, data=path.read_bytes())
 
@@ -196,13 +196,6 @@ def parse_when(value: dt.datetime | str | None, where: str, key: str) -> dt.date
     return dt.datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=tz)
 
 
-def _rel(path: Path, workspace: Path) -> str:
-    try:
-        return path.resolve().relative_to(workspace.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def find_release(name: str, workspace: Path) -> Path:
     """A release folder from a path or a bare id (``releases/<id>``)."""
     as_path = Path(name)
@@ -215,7 +208,7 @@ def find_release(name: str, workspace: Path) -> Path:
         raise ReleaseError(f"{name}: no such release folder")
     have = sorted(p.name for p in (workspace / "releases").glob("*/release.toml") for p in [p.parent])
     known = f"; releases here: {', '.join(have)}" if have else ""
-    raise ReleaseError(f"{name}: no such release (looked in {_rel(candidate, workspace)}{known})")
+    raise ReleaseError(f"{name}: no such release (looked in {place(candidate, workspace)}{known})")
 
 
 def attachment_mime(attachment: Attachment) -> tuple[str, str]:

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from .config import Config
 from .contacts import Contact
-from .errors import TemplateError
+from .errors import TemplateError, place
 from .release import Release
 
 STRING_KEYS = (
@@ -286,7 +286,7 @@ class Renderer:
 def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -> dict[str, dict[str, str]]:
     """``templates/strings.toml``: one table a language, every key of :data:`STRING_KEYS` filled."""
     path = folder / "strings.toml"
-    where = _rel(path, workspace)
+    where = place(path, workspace)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -344,10 +344,3 @@ def _normalise_text(text: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip("\n") + "\n"
-
-
-def _rel(path: Path, workspace: Path) -> str:
-    try:
-        return path.resolve().relative_to(workspace.resolve()).as_posix()
-    except ValueError:
-        return str(path)

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from ..config import format_size
 from ..plan import Preflight
 from ..release import Release, find_release, load_release
 from ..workspace import Workspace, open_workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def selection(command: F) -> F:
+    """The options that choose recipients: ``--list NAME`` and ``--where COLUMN=VALUE``."""
+    command = click.option(
+        "--where",
+        multiple=True,
+        metavar="COLUMN=VALUE",
+        help="Only contacts whose column has this value (repeatable; all must match).",
+    )(command)
+    return click.option(
+        "--list",
+        "lists",
+        multiple=True,
+        metavar="NAME",
+        help="Use this contacts list instead of the release's (repeatable).",
+    )(command)
 
 
 def state(ctx: click.Context) -> tuple[Path | None, Path | None]:
@@ -58,12 +80,6 @@ def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
         f"{len(report.duplicates)} duplicates merged"
     )
     if report.ready:
-        click.echo(f"Largest message {_size(report.largest)}, {_size(report.total_bytes)} in all.")
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
+        click.echo(
+            f"Largest message {format_size(report.largest)}, {format_size(report.total_bytes)} in all."
+        )

@@ -22,19 +22,7 @@ from . import common, main
 @click.option(
     "--open", "open_page", is_flag=True, help="Open the page in the web browser when it is written."
 )
-@click.option(
-    "--list",
-    "lists",
-    multiple=True,
-    metavar="NAME",
-    help="Use this contacts list instead of the release's (repeatable).",
-)
-@click.option(
-    "--where",
-    multiple=True,
-    metavar="COLUMN=VALUE",
-    help="Only contacts whose column has this value (repeatable; all must match).",
-)
+@common.selection
 @click.pass_context
 def preview(
     ctx: click.Context,

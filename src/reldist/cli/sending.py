@@ -38,19 +38,7 @@ from .progress import Progress
     metavar="N",
     help="Send to at most N recipients in this run.",
 )
-@click.option(
-    "--list",
-    "lists",
-    multiple=True,
-    metavar="NAME",
-    help="Use this contacts list instead of the release's (repeatable).",
-)
-@click.option(
-    "--where",
-    multiple=True,
-    metavar="COLUMN=VALUE",
-    help="Only contacts whose column has this value (repeatable; all must match).",
-)
+@common.selection
 @click.option("--strict", is_flag=True, help="Stop before sending if any contact row is bad.")
 @click.option(
     "--retry",

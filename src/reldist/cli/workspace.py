@@ -32,19 +32,7 @@ def init(directory: Path, force: bool) -> None:
 
 @main.command()
 @click.argument("release")
-@click.option(
-    "--list",
-    "lists",
-    multiple=True,
-    metavar="NAME",
-    help="Use this contacts list instead of the release's (repeatable).",
-)
-@click.option(
-    "--where",
-    multiple=True,
-    metavar="COLUMN=VALUE",
-    help="Only contacts whose column has this value (repeatable; all must match).",
-)
+@common.selection
 @click.option(
     "--strict",
     is_flag=True,
