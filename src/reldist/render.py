@@ -10,6 +10,7 @@ out once and cached. It does no MIME (``message``) and no I/O after construction
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -111,6 +112,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # wordwrap in text templates mostly wraps the same titles and boilerplate for every
+        # recipient: remember its results instead of wrapping them again each time.
+        self._env.filters["wordwrap"] = functools.lru_cache(maxsize=256)(self._env.filters["wordwrap"])
         self._templates: dict[str, tuple[jinja2.Template, jinja2.Template]] = {}
         self._variants: dict[tuple[str, ...], _Variant] = {}
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -337,10 +341,12 @@ def _template_place(exc: BaseException, fallback: str) -> str:
 
 
 def _normalise_text(text: str) -> str:
-    # Templates leave runs of blank lines where blocks are switched off; keep at most one.
-    lines = [line.rstrip() for line in text.splitlines()]
+    """Templates leave trailing spaces and runs of blank lines where blocks are switched off:
+    strip the spaces and keep at most one blank line. (splitlines also turns any line break a
+    contact's field may carry, a lone CR or U+2028, into a plain one.)"""
     out: list[str] = []
-    for line in lines:
+    for raw in text.splitlines():
+        line = raw if raw == "-- " else raw.rstrip()  # "-- " is the signature separator
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip("\n") + "\n"
