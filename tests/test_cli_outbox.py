@@ -243,3 +243,45 @@ def test_installed_command_in_a_subprocess(tmp_path: Path) -> None:
     if script.exists():
         version = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
         assert "reldist" in version.stdout
+
+
+def test_suppress_refuses_what_is_not_an_address(office: Path) -> None:
+    code, out = run("suppress", "not an email")
+    assert code == 2
+    assert "'not an email' is not an email address" in out
+    assert not (office / "reldist.db").exists()
+
+
+def test_report_csv_for_excel_with_semicolons_and_local_times(office: Path) -> None:
+    run("send", RELEASE, "--yes")
+    code, out = run("report", RELEASE_ID, "--format", "csv", "--delimiter", ";")
+    assert code == 0
+    lines = out.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("address;name;language;template;status")
+    assert "+05:00" in lines[1]  # the workspace's zone (Asia/Almaty), not UTC
+
+
+def test_wire_version_is_short_and_labelled_truthfully(office: Path) -> None:
+    csv_path = office / "contacts" / "example.csv"
+    csv_path.write_text(
+        csv_path.read_text(encoding="utf-8").replace("desk@example.com,,en,en,", "desk@example.com,,en,,"),
+        encoding="utf-8",
+    )
+    run("send", RELEASE, "--yes")
+    (wire,) = (p for p in emls(office) if "desk@example.com" in p.name)
+    (full,) = (p for p in emls(office) if "r.walsh@example.org" in p.name)
+    wire_msg, full_msg = parse(wire.read_bytes()), parse(full.read_bytes())
+    wire_text, _ = parts(wire_msg)
+    full_text, _ = parts(full_msg)
+    assert wire_msg["Content-Language"] == "en, ru"
+    assert "Paris" in wire_text and "Парижскому" in wire_text
+    assert "Notes to editors" not in wire_text and "Press contacts" not in wire_text
+    assert "Notes to editors" in full_text
+    assert len(wire_text) < len(full_text) * 0.8
+
+
+def test_check_names_the_lists_it_read(office: Path) -> None:
+    write_contacts(office, "tiny", ["ivan@example.org,Иван,ru,,,,,,,"])
+    code, out = run("check", RELEASE, "--list", "tiny")
+    assert code == 0
+    assert "lists: tiny;" in out

@@ -317,3 +317,73 @@ def test_dates_are_iso(tmp_path: Path, smtpd: SmtpServer) -> None:
     with Ledger.open(root / "reldist.db") as ledger:
         (row,) = list(ledger.rows(RELEASE_ID))
     assert dt.datetime.fromisoformat(row.updated_at).tzinfo is not None
+
+
+def test_missing_password_stops_at_once_instead_of_hanging(tmp_path: Path, smtpd: SmtpServer) -> None:
+    """A password that cannot be had is a config error (exit 1) before anything is planned."""
+    root = office(
+        tmp_path,
+        smtpd.port,
+        recipients=3,
+        username="press@ecomuseum.example",
+        password_env="RELDIST_NOT_SET_PW",
+    )
+    os.environ.pop("RELDIST_NOT_SET_PW", None)
+    env = {k: v for k, v in os.environ.items() if k != "RELDIST_NOT_SET_PW"}
+    for command in (["send", RELEASE, "--yes"], ["check", RELEASE]):
+        done = subprocess.run(
+            [sys.executable, "-m", "reldist", *command],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert "environment variable RELDIST_NOT_SET_PW is not set" in done.stdout + done.stderr
+    assert smtpd.connections == 0
+    assert not (root / "reldist.db").exists() or {row[0] for row in ledger_rows(root).values()} <= {"queued"}
+
+
+def test_a_config_error_inside_the_send_loop_is_raised_not_waited_on(
+    tmp_path: Path, smtpd: SmtpServer
+) -> None:
+    """deliver() itself: the first connection meets the missing password; the run must end."""
+    from reldist.errors import ConfigError
+    from reldist.ratelimit import RateLimiter
+    from reldist.send import SendResult, deliver
+
+    root = office(
+        tmp_path,
+        smtpd.port,
+        recipients=4,
+        username="press@ecomuseum.example",
+        password_env="RELDIST_NOT_SET_PW",
+    )
+    ws = open_workspace(start=root)
+    release = load_release(root / RELEASE, workspace=root)
+    assert ws.config.smtp is not None
+    with ws.open_ledger() as ledger:
+        job = Job(ws, release, ledger=ledger)
+        ledger.plan(release.id, job.planner.entries())
+        ids = ledger.pending_ids(release.id, ["queued"])
+        result = SendResult(release.id, "smtp")
+
+        async def run() -> None:
+            await asyncio.wait_for(
+                deliver(
+                    iter(ledger.fetch(ids)),
+                    make=job.outgoing,
+                    ledger=ledger,
+                    transport=SmtpTransport(ws.config.smtp, environ={}),
+                    limiter=RateLimiter(()),
+                    retry=ws.config.retry,
+                    sleep=asyncio.sleep,
+                    result=result,
+                ),
+                timeout=20,
+            )
+
+        with pytest.raises(ConfigError, match="RELDIST_NOT_SET_PW is not set"):
+            asyncio.run(run())
+        assert ledger.counts(release.id)["sent"] == 0

@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
 WIDTH = 72
@@ -26,6 +27,8 @@ class Body:
     title: str
     html: str
     text: str
+    lead_html: str  # the news itself: everything before the first level-2 heading (notes, contacts)
+    lead_text: str
     images: tuple[tuple[str, str], ...]  # (src, alt) of every image
     links: tuple[str, ...]  # every link target
 
@@ -37,9 +40,9 @@ def convert(source: str) -> Body:
     if len(tokens) >= 3 and tokens[0].type == "heading_open" and tokens[0].tag == "h1":
         title = _plain_inline(SyntaxTreeNode(tokens[:3]).children[0].children[0])
         tokens = tokens[3:]
-    html = _md.renderer.render(tokens, _md.options, {})
-    tree = SyntaxTreeNode(tokens)
-    text = "\n\n".join(block for child in tree.children if (block := _block(child, WIDTH)))
+    html, text = _render(tokens)
+    cut = next((i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"), len(tokens))
+    lead_html, lead_text = _render(tokens[:cut]) if cut < len(tokens) else (html, text)
     images: list[tuple[str, str]] = []
     links: list[str] = []
     for token in tokens:
@@ -48,7 +51,22 @@ def convert(source: str) -> Body:
                 images.append((str(inline.attrs.get("src", "")), inline.content))
             elif inline.type == "link_open":
                 links.append(str(inline.attrs.get("href", "")))
-    return Body(title=title, html=html, text=text + "\n", images=tuple(images), links=tuple(links))
+    return Body(
+        title=title,
+        html=html,
+        text=text,
+        lead_html=lead_html,
+        lead_text=lead_text,
+        images=tuple(images),
+        links=tuple(links),
+    )
+
+
+def _render(tokens: list[Token]) -> tuple[str, str]:
+    """(HTML, plain text) of a run of block tokens."""
+    html = _md.renderer.render(tokens, _md.options, {})
+    text = "\n\n".join(block for child in SyntaxTreeNode(tokens).children if (block := _block(child, WIDTH)))
+    return html, text + "\n"
 
 
 def _block(node: SyntaxTreeNode, width: int) -> str:

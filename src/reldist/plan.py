@@ -30,6 +30,7 @@ class Preflight:
     """What preflight found: counts, problems and warnings. Holds no messages."""
 
     release: Release
+    lists: tuple[str, ...] = ()  # the lists read (the release's, or --list)
     ready: int = 0
     by_language: Counter[str] = field(default_factory=Counter)  # first language
     by_template: Counter[str] = field(default_factory=Counter)
@@ -108,6 +109,7 @@ class Planner:
     def entries(self, report: Preflight | None = None, *, build: bool = False) -> Iterator[PlanEntry]:
         """One :class:`PlanEntry` a recipient; with ``build`` every message is rendered and built."""
         report = report if report is not None else Preflight(self.release)
+        report.lists = self.lists
         date = dt.datetime.now(dt.UTC)
         for item in read_contacts(
             self.workspace.root,

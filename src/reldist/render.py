@@ -59,6 +59,8 @@ class Section:
     title: str
     html: Markup
     text: str
+    lead_html: Markup  # the text before its first "## " heading: the news without notes and contacts
+    lead_text: str
     strings: Mapping[str, str]
     embargo: str  # "EMBARGOED UNTIL 28 November 2026, 12:00 (UTC+5)" or ""
     date: str  # the send date in this language
@@ -193,6 +195,8 @@ class Renderer:
             title=version.body.title or version.subject,
             html=Markup(version.body.html),  # noqa: S704 - our own Markdown rendering, html=False
             text=version.body.text,
+            lead_html=Markup(version.body.lead_html),  # noqa: S704 - our own Markdown rendering
+            lead_text=version.body.lead_text,
             strings=strings,
             embargo=embargo,
             date=format_date(self._now.astimezone(self.config.timezone), "long", locale=strings["locale"]),

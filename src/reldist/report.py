@@ -8,6 +8,7 @@ failures with the server's words, the unknowns, what to do next) and :func:`repo
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,7 +57,10 @@ class Summary:
         if self.counts["queued"]:
             steps.append(f"{self.counts['queued']} not sent yet: 'reldist send {rid}' continues")
         if self.counts["deferred"] or self.counts["failed"]:
-            steps.append(f"to try deferred and failed recipients again: 'reldist send {rid} --retry'")
+            steps.append(
+                f"to try deferred recipients again (and failed ones, once the cause is fixed): "
+                f"'reldist send {rid} --retry'"
+            )
         if self.counts["unknown"] or self.counts["sending"]:
             steps.append(
                 f"unknown recipients may have the message already; check with them or the server's log, "
@@ -81,7 +85,15 @@ def summary(ledger: Ledger, release_id: str) -> Summary:
     return result
 
 
-def report_rows(rows: Iterable[Row]) -> Iterable[dict[str, object]]:
+def local_time(stamp: str | None, tz: dt.tzinfo | None) -> str | None:
+    """A ledger time (ISO 8601, UTC) in the workspace's zone, to the second; still ISO 8601."""
+    if stamp is None or tz is None:
+        return stamp
+    return dt.datetime.fromisoformat(stamp).astimezone(tz).isoformat(timespec="seconds")
+
+
+def report_rows(rows: Iterable[Row], tz: dt.tzinfo | None = None) -> Iterable[dict[str, object]]:
+    """One plain dict a recipient; times in ``tz`` (the workspace's zone) when given."""
     for row in rows:
         yield {
             "address": row.address,
@@ -95,19 +107,21 @@ def report_rows(rows: Iterable[Row]) -> Iterable[dict[str, object]]:
             "reason": row.reason,
             "message_id": row.message_id,
             "source": row.source,
-            "first_attempt_at": row.first_attempt_at,
-            "updated_at": row.updated_at,
+            "first_attempt_at": local_time(row.first_attempt_at, tz),
+            "updated_at": local_time(row.updated_at, tz),
         }
 
 
-def write_report(rows: Iterable[Row], fmt: Format, out: TextIO) -> None:
+def write_report(
+    rows: Iterable[Row], fmt: Format, out: TextIO, *, tz: dt.tzinfo | None = None, delimiter: str = ","
+) -> None:
     """Write one line/object a recipient. CSV starts with a BOM so that Excel reads it as UTF-8."""
-    records = report_rows(rows)
+    records = report_rows(rows, tz)
     if fmt == "json":
         out.write(json.dumps(list(records), ensure_ascii=False, indent=2) + "\n")
     elif fmt == "csv":
         out.write("\ufeff")
-        writer = csv.DictWriter(out, fieldnames=REPORT_KEYS, lineterminator="\r\n")
+        writer = csv.DictWriter(out, fieldnames=REPORT_KEYS, lineterminator="\r\n", delimiter=delimiter)
         writer.writeheader()
         for record in records:
             writer.writerow(record)

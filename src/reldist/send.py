@@ -68,6 +68,14 @@ class SendResult:
         return 0
 
 
+def check_transport(transport: Transport) -> None:
+    """Make sure the transport can start: for SMTP, that its password or token can be had
+    (no connection is made). Raises :class:`reldist.errors.ConfigError` naming the key."""
+    check = getattr(transport, "check_credentials", None)
+    if check is not None:
+        asyncio.run(check())
+
+
 def make_transport(config: Config, release_id: str) -> Transport:
     """The transport the config asks for: SMTP when ``[smtp]`` is present, else the outbox."""
     if config.smtp is not None:
@@ -126,7 +134,7 @@ class Job:
             rendered,
             contact,
             message_id=message_id,
-            date=dt.datetime.now(dt.UTC),
+            date=dt.datetime.now(self.workspace.config.timezone),  # Date: in the sender's zone
             unsubscribe=(
                 self.renderer.unsubscribe_mailto(contact.address),
                 self.renderer.unsubscribe_url(contact.address),
@@ -158,6 +166,7 @@ def send_release(
     config = job.workspace.config
     release_id = job.release.id
     transport = transport or make_transport(config, release_id)
+    check_transport(transport)
     result = SendResult(release_id=release_id, transport=getattr(transport, "name", "transport"))
     started = time.monotonic()
     result.recovered_unknown = ledger.recover_interrupted(release_id)
@@ -299,7 +308,21 @@ async def deliver(
             if connection is not None:
                 await connection.close()
 
-    tasks = [asyncio.create_task(work()) for _ in range(workers)]
+    async def guarded() -> None:
+        # Anything unexpected in a worker (a ConfigError from a password that cannot be read,
+        # a bug) stops the run and is raised below, instead of leaving the others waiting.
+        try:
+            await work()
+        except BaseException as exc:
+            failures.append(exc)
+            abort.set()
+            all_done.set()
+            while not queue.empty():
+                queue.get_nowait()
+            raise
+
+    failures: list[BaseException] = []
+    tasks = [asyncio.create_task(guarded()) for _ in range(workers)]
     try:
         for row in rows:
             if abort.is_set():
@@ -319,6 +342,8 @@ async def deliver(
             with _suppress_full():
                 queue.put_nowait(None)
         await asyncio.gather(*tasks, return_exceptions=True)
+    if failures:
+        raise failures[0]
 
 
 class _suppress_full:

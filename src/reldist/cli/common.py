@@ -63,7 +63,7 @@ def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
     """The preflight summary: problems first, each on its own line, then the counts."""
     release = report.release
     click.echo(
-        f"Release {release.id}: {', '.join(release.languages)}; lists: {', '.join(release.lists)}; "
+        f"Release {release.id}: {', '.join(release.languages)}; lists: {', '.join(report.lists or release.lists)}; "
         f"template: {release.template}"
     )
     for skipped in report.invalid:

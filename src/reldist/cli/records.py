@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import click
+from email_validator import EmailNotValidError, validate_email
 
-from ..report import Format, summary, write_report
+from ..report import Format, local_time, summary, write_report
 from . import common, main
 
 
@@ -50,7 +51,12 @@ def status(ctx: click.Context, release: str | None) -> None:
             click.echo(f"{title}:")
             for row in rows:
                 code = f"{row.smtp_code} " if row.smtp_code else ""
-                click.echo(f"  {row.address} ({row.source}): {code}{row.smtp_reply}")
+                reply = row.smtp_reply or (
+                    "being sent right now, or a run stopped while sending it"
+                    if row.status == "sending"
+                    else ""
+                )
+                click.echo(f"  {row.address} ({row.source}): {code}{reply}")
     if info.skipped:
         click.echo("Skipped contact rows:")
         for row in info.skipped:
@@ -59,8 +65,11 @@ def status(ctx: click.Context, release: str | None) -> None:
         click.echo(f"Test copies sent: {info.tests} (not counted as delivered)")
     if info.last_run:
         started, finished, outcome = info.last_run
+        tz = ws.config.timezone
         click.echo(
-            f"Last run: started {started}, {'finished ' + finished if finished else 'did not finish'}: {outcome}"
+            f"Last run: started {local_time(started, tz)}, "
+            f"{'finished ' + str(local_time(finished, tz)) if finished else 'did not finish'}"
+            f"{': ' + outcome if outcome else ''}"
         )
     for step in info.next_steps():
         click.echo(f"Next: {step}")
@@ -77,23 +86,30 @@ def status(ctx: click.Context, release: str | None) -> None:
     show_default=True,
 )
 @click.option(
+    "--delimiter",
+    type=click.Choice([",", ";"]),
+    default=",",
+    show_default=True,
+    help="CSV delimiter: ';' for Excel with a Russian (or other European) locale.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of the screen.",
 )
 @click.pass_context
-def report(ctx: click.Context, release: str, fmt: Format, output: Path | None) -> None:
+def report(ctx: click.Context, release: str, fmt: Format, delimiter: str, output: Path | None) -> None:
     """One row per recipient of RELEASE: address, status, attempts, the server's reply, Message-ID."""
     ws = common.workspace(ctx, hint=release)
     rid = Path(release).name if "/" in release else release
     with ws.open_ledger(create=False) as ledger:
         rows = ledger.rows(rid)
         if output is None:
-            write_report(rows, fmt, sys.stdout)
+            write_report(rows, fmt, sys.stdout, tz=ws.config.timezone, delimiter=delimiter)
         else:
             with output.open("w", encoding="utf-8", newline="") as handle:
-                write_report(rows, fmt, handle)
+                write_report(rows, fmt, handle, tz=ws.config.timezone, delimiter=delimiter)
             click.echo(f"Wrote {output}", err=True)
 
 
@@ -117,8 +133,16 @@ def suppress(ctx: click.Context, addresses: tuple[str, ...], reason: str, import
         pairs += list(read_suppressed_file(import_file, workspace=ws.root).items())
     if not pairs:
         raise click.UsageError("name at least one address, or --import FILE")
+    checked = []
+    for address, why in pairs:
+        try:
+            checked.append((validate_email(address.strip(), check_deliverability=False).normalized, why))
+        except EmailNotValidError as exc:
+            raise click.BadParameter(
+                f"{address!r} is not an email address: {exc}", param_hint="ADDRESS"
+            ) from None
     with ws.open_ledger() as ledger:
-        for address, why in pairs:
+        for address, why in checked:
             added = ledger.suppress(address.strip(), reason=why, source=str(import_file or "cli"))
             click.echo(f"{'suppressed' if added else 'already suppressed'}: {address}")
 

@@ -14,6 +14,7 @@ from ..send import (
     UNKNOWN,
     Job,
     SendResult,
+    check_transport,
     make_transport,
     proof_transport,
     send_release,
@@ -109,6 +110,8 @@ def send(
     statuses: tuple[Status, ...] = RETRY if retry else RESUME
     if resend_unknown:
         statuses += UNKNOWN
+    transport = make_transport(ws.config, loaded.id)
+    check_transport(transport)  # a password that cannot be had stops us here, before anything
     with ws.lock(f"reldist send {loaded.id}"), ws.open_ledger() as ledger:
         job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
         report = job.preflight()
@@ -124,7 +127,6 @@ def send(
                 else "add --resend-unknown to send to them again"
             )
             common.warn(f"{unknown} recipients may or may not have received an earlier attempt; {hint}.")
-        transport = make_transport(ws.config, loaded.id)
         click.echo(f"Transport: {transport.describe()}")  # type: ignore[attr-defined]
         if dry_run:
             click.echo("Dry run: nothing was sent or recorded.")
@@ -165,7 +167,7 @@ def print_result(result: SendResult) -> None:
     if result.unreachable:
         click.echo(f"reldist: error: stopped: {result.unreachable}", err=True)
         click.echo(
-            "Run the same command again when the server is back: it continues where it stopped.",
+            "Run the same command again once this is fixed: it continues where it stopped.",
             err=True,
         )
     elif counts.get("deferred") or counts.get("failed"):

@@ -9,7 +9,7 @@ import click
 
 from ..deliverability import CheckResult, check_release, failure
 from ..errors import ReldistError
-from ..send import Job
+from ..send import Job, check_transport, make_transport
 from ..workspace import init_workspace
 from . import common, main
 
@@ -84,6 +84,7 @@ def check(
 
 def _check(ctx: click.Context, release: str, lists: tuple[str, ...], where: tuple[str, ...]) -> CheckResult:
     ws, loaded = common.release(ctx, release)
+    check_transport(make_transport(ws.config, loaded.id))  # the SMTP password can be had
     ledger = ws.open_ledger(create=False) if ws.config.ledger_path.exists() else None
     try:
         job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), ledger=ledger)

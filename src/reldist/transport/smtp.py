@@ -246,6 +246,12 @@ class SmtpTransport:
             parts.append(f"{how}as {s.username}")
         return f"{self.address} ({', '.join(parts)})"
 
+    async def check_credentials(self) -> None:
+        """Resolve the password or token (environment variable or command) without connecting;
+        :class:`ConfigError` when it cannot be had. ``check`` and ``send`` call it first, so a
+        missing secret stops them at once instead of at the first connection."""
+        await self._credentials()
+
     async def connect(self) -> SmtpConnection:
         """Open one connection: TCP, TLS, EHLO, AUTH. Raises TransportError or ConfigError."""
         connection = SmtpConnection(self)
