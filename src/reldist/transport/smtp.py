@@ -182,12 +182,17 @@ def _address_for_smtp(address: str) -> tuple[str, bool]:
 
 def _crlf(data: bytes) -> bytes:
     """The message with CRLF line ends, ending in a line end (its size for SIZE=)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") == crlf and data.count(b"\r") == crlf and data.endswith(b"\r\n"):
+        return data  # already canonical, as MessageBuilder's are: skip the regex pass over ~44 KB
     body = _LINE_ENDS.sub(b"\r\n", data)
     return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
 def _dot_stuffed(body: bytes) -> bytes:
     """What goes after DATA: leading dots doubled and the final ``.`` line."""
+    if not body.startswith(b".") and b"\n." not in body:
+        return body + b".\r\n"  # no line starts with a dot (base64 bodies never do)
     return _LEADING_DOT.sub(b"..", body) + b".\r\n"
 
 
