@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from .config import Config, RetrySettings
-from .dkim import signer_for
 from .errors import TransportError
 from .ledger import Ledger, Row, Status
 from .message import MessageBuilder
@@ -102,7 +101,12 @@ class Job:
         self.workspace = workspace
         self.release = release
         self.renderer = Renderer(workspace.config, release, now=now)
-        self.builder = MessageBuilder(workspace.config, release, signer=signer_for(workspace.config))
+        signer = None
+        if workspace.config.dkim is not None:  # dkimpy costs ~17 MB when imported: only if used
+            from .dkim import signer_for
+
+            signer = signer_for(workspace.config)
+        self.builder = MessageBuilder(workspace.config, release, signer=signer)
         suppressed = None
         if ledger is not None:
             from .contacts import read_suppressed

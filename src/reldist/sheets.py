@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import IO, TypeAlias
 
 import charset_normalizer
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from .errors import ContactsError
 
@@ -209,6 +206,11 @@ def _cell_text(value: object) -> str:
 
 
 def _xlsx_rows(path: Path, display: str) -> Iterator[Row]:
+    # openpyxl costs ~15 MB when imported: only for workspaces that have an .xlsx list.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
