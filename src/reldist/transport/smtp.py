@@ -1,7 +1,8 @@
 """The SMTP transport: persistent aiosmtplib connections whose replies become outcomes.
 
 Owns connecting (implicit TLS, STARTTLS or plain; certificates always verified), authenticating
-(PLAIN, LOGIN, XOAUTH2) with a secret resolved lazily from an environment variable or a command,
+(PLAIN, LOGIN, XOAUTH2) with a secret resolved lazily from an environment variable or a command
+(``secrets``),
 sending one message per transaction, and turning each reply or failure into an
 :class:`~reldist.transport.base.Outcome`:
 
@@ -27,14 +28,11 @@ message; texts that come back from aiosmtplib or the server are scrubbed of it a
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
 import logging
 import os
 import re
-import shlex
 import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +51,7 @@ from aiosmtplib import (
 
 from ..errors import ConfigError, TransportError
 from .base import Envelope, Outcome, Outgoing
+from .secrets import Credentials, Secrets
 
 __all__ = ["SmtpConnection", "SmtpSettings", "SmtpTransport"]
 
@@ -61,8 +60,6 @@ log = logging.getLogger(__name__)
 Security = Literal["tls", "starttls", "none"]
 AuthMethod = Literal["auto", "plain", "login", "xoauth2"]
 
-#: An access token fetched by ``token_command`` is reused by new connections for this long.
-TOKEN_REUSE_SECONDS = 300.0
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -86,29 +83,6 @@ class SmtpSettings:
     messages_per_connection: int = 100  # reconnect after this many messages
     timeout: float = 30.0
     local_hostname: str | None = None
-
-
-class _Secret:
-    """A resolved password or token; its repr never shows the value."""
-
-    __slots__ = ("fetched", "value")
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-        self.fetched = time.monotonic()
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True, slots=True)
-class _Credentials:
-    mechanism: Literal["auto", "plain", "login", "xoauth2"]
-    username: str
-    secret: _Secret
-    source: str  # where the secret came from, for messages: "RELDIST_SMTP_PASSWORD", ...
 
 
 def is_loopback(host: str) -> bool:
@@ -228,11 +202,8 @@ class SmtpTransport:
         _check_settings(settings)
         self.settings = settings
         self.connections = settings.connections
-        self._environ: Mapping[str, str] = os.environ if environ is None else environ
-        self._password: _Secret | None = None
-        self._token: _Secret | None = None
+        self._secrets = Secrets(settings, os.environ if environ is None else environ)
         self._tls: ssl.SSLContext | None = None
-        self._secret_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self.describe()!r})"
@@ -247,7 +218,7 @@ class SmtpTransport:
         s = self.settings
         parts = [{"tls": "TLS", "starttls": "STARTTLS", "none": "no TLS"}[s.security]]
         if s.username:
-            how = "XOAUTH2 " if self._mechanism() == "xoauth2" else ""
+            how = "XOAUTH2 " if self._secrets.mechanism() == "xoauth2" else ""
             parts.append(f"{how}as {s.username}")
         return f"{self.address} ({', '.join(parts)})"
 
@@ -255,7 +226,7 @@ class SmtpTransport:
         """Resolve the password or token (environment variable or command) without connecting;
         :class:`ConfigError` when it cannot be had. ``check`` and ``send`` call it first, so a
         missing secret stops them at once instead of at the first connection."""
-        await self._credentials()
+        await self._secrets.credentials()
 
     async def connect(self) -> SmtpConnection:
         """Open one connection: TCP, TLS, EHLO, AUTH. Raises TransportError or ConfigError."""
@@ -265,99 +236,8 @@ class SmtpTransport:
 
     # -- internals used by SmtpConnection -------------------------------------------------
 
-    def _mechanism(self) -> Literal["auto", "plain", "login", "xoauth2"]:
-        s = self.settings
-        if s.auth == "auto" and s.token_command and not (s.password_env or s.password_command):
-            return "xoauth2"
-        return s.auth
-
-    def _scrub(self, text: str) -> str:
-        """Remove the secret (raw and in the base64 forms AUTH uses) from a text."""
-        user = (self.settings.username or "").encode()
-        for secret in (self._password, self._token):
-            if secret is None or not secret.value:
-                continue
-            raw = secret.value.encode()
-            forms = {
-                secret.value,
-                base64.b64encode(raw).decode(),
-                base64.b64encode(b"\0" + user + b"\0" + raw).decode(),
-                base64.b64encode(b"user=" + user + b"\x01auth=Bearer " + raw + b"\x01\x01").decode(),
-            }
-            for form in sorted(forms, key=len, reverse=True):
-                text = text.replace(form, "***")
-        return text
-
     def _error(self, reason: str) -> TransportError:
-        return TransportError(self._scrub(f"{self.address}: {reason}"))
-
-    async def _run_secret_command(self, key: str, command: str) -> str:
-        try:
-            argv = shlex.split(command)
-        except ValueError as exc:
-            raise ConfigError(f"[smtp] {key}: cannot parse {command!r}: {exc}") from None
-        if not argv:
-            raise ConfigError(f"[smtp] {key}: is empty")
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            raise ConfigError(f"[smtp] {key}: cannot run {argv[0]!r}: {exc.strerror}") from None
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), self.settings.timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise ConfigError(
-                f"[smtp] {key}: {argv[0]!r} gave no answer within {self.settings.timeout:g} s"
-            ) from None
-        if process.returncode != 0:
-            lines = err.decode(errors="replace").strip().splitlines()
-            detail = f": {lines[-1][:200]}" if lines else ""
-            raise ConfigError(f"[smtp] {key}: {argv[0]!r} exited with status {process.returncode}{detail}")
-        lines = out.decode(errors="replace").splitlines()
-        first = lines[0].strip() if lines else ""
-        if not first:
-            raise ConfigError(f"[smtp] {key}: {argv[0]!r} printed nothing")
-        return first
-
-    async def _credentials(self) -> _Credentials | None:
-        """Resolve the secret lazily; a password once per transport, a token every few minutes."""
-        s = self.settings
-        if not s.username:
-            return None
-        mechanism = self._mechanism()
-        async with self._secret_lock:
-            if mechanism == "xoauth2":
-                assert s.token_command is not None  # checked in _check_settings
-                token = self._token
-                if token is None or time.monotonic() - token.fetched > TOKEN_REUSE_SECONDS:
-                    token = _Secret(await self._run_secret_command("token_command", s.token_command))
-                    self._token = token
-                return _Credentials("xoauth2", s.username, token, "the token from token_command")
-            if self._password is None:
-                if s.password_env:
-                    value = self._environ.get(s.password_env)
-                    if value is None:
-                        raise ConfigError(
-                            f"[smtp] password_env: environment variable {s.password_env} is not set"
-                        )
-                    self._password = _Secret(value)
-                else:
-                    assert s.password_command is not None  # checked in _check_settings
-                    command = s.password_command
-                    value = await self._run_secret_command("password_command", command)
-                    self._password = _Secret(value)
-            source = (
-                f"the password in ${s.password_env}"
-                if s.password_env
-                else "the password from password_command"
-            )
-            return _Credentials(mechanism, s.username, self._password, source)
+        return TransportError(self._secrets.scrub(f"{self.address}: {reason}"))
 
     async def _tls_context(self) -> ssl.SSLContext:
         """System CAs plus ``ca_file``; hostname checks on. Built once, at the first connect."""
@@ -375,7 +255,7 @@ class SmtpTransport:
     async def _open(self) -> aiosmtplib.SMTP:
         """One aiosmtplib connection, greeted, encrypted and authenticated."""
         s = self.settings
-        credentials = await self._credentials()
+        credentials = await self._secrets.credentials()
         tls = await self._tls_context() if s.security != "none" else None
         smtp = aiosmtplib.SMTP(
             hostname=s.host,
@@ -403,7 +283,7 @@ class SmtpTransport:
         log.debug("connected to %s", self.describe())
         return smtp
 
-    def _connect_reason(self, exc: BaseException, credentials: _Credentials | None) -> str:
+    def _connect_reason(self, exc: BaseException, credentials: Credentials | None) -> str:
         if isinstance(exc, SMTPAuthenticationError):
             assert credentials is not None
             return (
@@ -431,7 +311,7 @@ class SmtpTransport:
             return exc.message
         return str(exc)
 
-    async def _authenticate(self, smtp: aiosmtplib.SMTP, credentials: _Credentials) -> None:
+    async def _authenticate(self, smtp: aiosmtplib.SMTP, credentials: Credentials) -> None:
         offered = [m.upper() for m in smtp.server_auth_methods]
         if not smtp.supports_extension("auth"):
             raise self._error("the server offers no AUTH; remove [smtp] username if it needs no login")
@@ -462,7 +342,7 @@ class SmtpTransport:
         except SMTPAuthenticationError:
             # A wrong or expired token must be fetched again at the next connect.
             if mechanism == "xoauth2":
-                self._token = None
+                self._secrets.forget_token()
             raise
 
 
@@ -604,7 +484,7 @@ class SmtpConnection:
             _hang_up(smtp, transport)
             return self._lost(exc, after_body=body_sent)
         except ValueError as exc:  # an address aiosmtplib will not put on a command line
-            return Outcome("failed", None, self._transport._scrub(str(exc)))
+            return Outcome("failed", None, self._transport._secrets.scrub(str(exc)))
         except asyncio.CancelledError:
             # Mid-command: a late reply could be taken for the next command's, so this session
             # cannot carry another message.
@@ -612,7 +492,7 @@ class SmtpConnection:
             raise
         self._needs_rset = False
         if 200 <= reply.code < 300:
-            return Outcome("sent", reply.code, self._transport._scrub(reply.message))
+            return Outcome("sent", reply.code, self._transport._secrets.scrub(reply.message))
         return self._refused(smtp, transport, reply.code, reply.message, after_body=True)
 
     def _refused(
@@ -624,7 +504,7 @@ class SmtpConnection:
         *,
         after_body: bool,
     ) -> Outcome:
-        text = self._transport._scrub(text)
+        text = self._transport._secrets.scrub(text)
         if after_body:
             self._needs_rset = False  # the transaction is over either way
         if code == 421 or not 400 <= code < 600:
@@ -650,6 +530,6 @@ class SmtpConnection:
             what = f"connection lost ({exc})"
         if after_body:
             text = f"{what} after the message was sent; it may have been delivered"
-            return Outcome("unknown", None, self._transport._scrub(text))
+            return Outcome("unknown", None, self._transport._secrets.scrub(text))
         text = f"{what} before the message was sent"
-        return Outcome("deferred", None, self._transport._scrub(text))
+        return Outcome("deferred", None, self._transport._secrets.scrub(text))
