@@ -285,3 +285,45 @@ def test_check_names_the_lists_it_read(office: Path) -> None:
     code, out = run("check", RELEASE, "--list", "tiny")
     assert code == 0
     assert "lists: tiny;" in out
+
+
+def test_suppress_import_and_unsuppress(office: Path) -> None:
+    listing = office / "removed.csv"
+    listing.write_text(
+        "email;reason\nE.Kim@Example.net;просила удалить\nj.becker@example.net;\n", encoding="cp1251"
+    )
+    code, out = run("suppress", "--import", str(listing))
+    assert code == 0, out
+    assert out.count("suppressed:") == 2
+    code, out = run("unsuppress", "j.becker@example.net", "nobody@example.org")
+    assert code == 0
+    assert "removed: j.becker@example.net" in out and "not on the list: nobody@example.org" in out
+    run("send", RELEASE, "--yes")
+    names = " ".join(p.name for p in emls(office))
+    assert "e.kim@example.net" not in names and "j.becker@example.net" in names
+    db = sqlite3.connect(office / "reldist.db")
+    (reason,) = db.execute("SELECT reason FROM deliveries WHERE address = 'e.kim@example.net'").fetchone()
+    assert "просила удалить" in reason
+
+
+def test_status_of_every_release_and_the_table_report(office: Path) -> None:
+    code, out = run("status")
+    assert code == 0 and "Nothing has been sent" in out
+    run("send", RELEASE, "--yes", "--limit", "3")
+    code, out = run("status")
+    assert code == 0
+    assert f"{RELEASE_ID}: queued 10, sent 3, suppressed 1" in out
+    code, out = run("report", RELEASE_ID)
+    lines = out.splitlines()
+    assert lines[0].split() == ["address", "status", "tries", "code", "server's", "reply", "reason"]
+    assert sum(1 for line in lines if " sent " in line) == 3
+    assert sum(1 for line in lines if " queued " in line) == 10
+
+
+def test_where_matches_one_of_the_tags(office: Path) -> None:
+    code, out = run("check", RELEASE, "--where", "tags=tv")
+    assert code == 0, out
+    assert "1 recipients ready" in out  # only d.volkov@example.net has the tv tag
+    code, out = run("check", RELEASE, "--where", "tags=national", "--where", "lang=en")
+    assert code == 0
+    assert "1 recipients ready (en first 1" in out  # laura.d@example.org
