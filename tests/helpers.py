@@ -7,10 +7,19 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from reldist.cli import main
 from reldist.contacts import Contact
 from reldist.workspace import init_workspace
 
 RELEASE_ID = "2026-11-eu-karaganda"
+
+
+def run(*args: str) -> tuple[int, str]:
+    """A reldist command through CliRunner in the current folder: (exit code, output)."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
 
 
 def make_workspace(folder: Path) -> Path:

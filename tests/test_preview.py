@@ -13,7 +13,6 @@ import base64
 import contextlib
 import http.server
 import json
-import os
 import re
 import shutil
 import socket
@@ -28,10 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from helpers import RELEASE_ID, make_workspace, parse, set_lists, write_contacts
-from reldist.cli import main
+from helpers import RELEASE_ID, make_workspace, parse, run, set_lists, write_contacts
 from reldist.preview import write_preview
 from reldist.release import find_release, load_release
 from reldist.send import Job
@@ -40,22 +37,6 @@ from reldist.workspace import open_workspace
 RELEASE = f"releases/{RELEASE_ID}"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture
-def office(tmp_path: Path) -> Iterator[Path]:
-    root = make_workspace(tmp_path / "office")
-    old = os.getcwd()
-    os.chdir(root)
-    try:
-        yield root
-    finally:
-        os.chdir(old)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def recipient_data(folder: Path) -> dict[str, dict[str, Any]]:

@@ -8,40 +8,19 @@ copy and ``deliveries`` never changes.
 from __future__ import annotations
 
 import base64
-import os
 import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import dkim
-import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from helpers import RELEASE_ID, make_workspace, parse, parts
-from reldist.cli import main
+from helpers import RELEASE_ID, parse, parts, run
 from smtpfixtures import SmtpServer
 
 RELEASE = f"releases/{RELEASE_ID}"
 TESTER = "tester@ecomuseum.example"
-
-
-@pytest.fixture
-def office(tmp_path: Path) -> Iterator[Path]:
-    root = make_workspace(tmp_path / "office")
-    old = os.getcwd()
-    os.chdir(root)
-    try:
-        yield root
-    finally:
-        os.chdir(old)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def ledger_tests(root: Path) -> list[tuple[str, str, str, int | None]]:
