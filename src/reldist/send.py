@@ -17,6 +17,7 @@ ledger's ``test_sends`` and never touch the deliveries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections import Counter
@@ -257,12 +258,15 @@ async def deliver(
         if not abort.is_set():
             await queue.put(item)
 
-    def stop(reason: str) -> None:
-        result.unreachable = reason
+    def halt() -> None:
         abort.set()
         all_done.set()
         while not queue.empty():  # let a producer blocked on a full queue see the abort
             queue.get_nowait()
+
+    def stop(reason: str) -> None:
+        result.unreachable = reason
+        halt()
 
     async def connect() -> Connection:
         for attempt in range(1, retry.attempts + 1):
@@ -319,10 +323,7 @@ async def deliver(
             await work()
         except BaseException as exc:
             failures.append(exc)
-            abort.set()
-            all_done.set()
-            while not queue.empty():
-                queue.get_nowait()
+            halt()
             raise
 
     failures: list[BaseException] = []
@@ -343,19 +344,11 @@ async def deliver(
         for task in retries:
             task.cancel()
         for _ in tasks:
-            with _suppress_full():
+            with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
         await asyncio.gather(*tasks, return_exceptions=True)
     if failures:
         raise failures[0]
-
-
-class _suppress_full:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
-        return kind is asyncio.QueueFull
 
 
 # -- test copies ------------------------------------------------------------------------------
