@@ -191,10 +191,6 @@ def walk(
             contact,
             message_id=message_id,
             date=date,
-            unsubscribe=(
-                renderer.unsubscribe_mailto(contact.address),
-                renderer.unsubscribe_url(contact.address),
-            ),
             sign=sign,
         )
         report.largest = max(report.largest, len(data))
@@ -306,8 +302,7 @@ class Inspector:
     def _scan_template(self, rendered: Rendered, contact: Contact) -> None:
         """Images and links that the template itself adds (the Markdown's are checked at the source)."""
         refs = HtmlRefs(rendered.html)
-        renderer = self.job.renderer
-        skip = {renderer.unsubscribe_url(contact.address), renderer.unsubscribe_mailto(contact.address)}
+        skip = set(rendered.unsubscribe)
         items = self._template_items.setdefault(rendered.template, set())
         items.update(
             ("image" if alt is not None else "image-no-alt", src)

@@ -173,16 +173,18 @@ class MessageBuilder:
         *,
         message_id: str,
         date: dt.datetime,
-        unsubscribe: tuple[str | None, str | None] = (None, None),
+        unsubscribe: tuple[str | None, str | None] | None = None,
         sign: bool = True,
     ) -> bytes:
-        """The message as bytes with CRLF line ends. ``unsubscribe`` is (mailto URI, https URL).
+        """The message as bytes with CRLF line ends. ``unsubscribe`` is (mailto URI, https URL);
+        by default the targets the renderer gave this recipient (``rendered.unsubscribe``).
 
         With a ``signer`` the result is what the signer returns (the message with its signature);
         ``sign=False`` skips it where only the content matters (a preflight, a check): an RSA
         signature costs ~40 times the rest of the build.
         """
-        data = self._unsigned(rendered, contact, message_id=message_id, date=date, unsubscribe=unsubscribe)
+        targets = rendered.unsubscribe if unsubscribe is None else unsubscribe
+        data = self._unsigned(rendered, contact, message_id=message_id, date=date, unsubscribe=targets)
         return data if self.signer is None or not sign else self.signer(data)
 
     def _unsigned(

@@ -156,10 +156,6 @@ class Planner:
                     sign=False,  # the key was proved when loaded; signing twice costs ~6 ms (RSA)
                     message_id=self.builder.new_message_id(0),
                     date=date,
-                    unsubscribe=(
-                        self.renderer.unsubscribe_mailto(item.address),
-                        self.renderer.unsubscribe_url(item.address),
-                    ),
                 )
                 report.largest = max(report.largest, len(data))
                 report.total_bytes += len(data)

@@ -76,6 +76,7 @@ class Rendered:
     subject: str
     html: str
     text: str
+    unsubscribe: tuple[str | None, str | None] = (None, None)  # (mailto URI, https URL)
 
 
 @dataclass(slots=True)
@@ -241,6 +242,7 @@ class Renderer:
             subject=variant.subject,
             html=self._inliner.inline(html),
             text=_normalise_text(text),
+            unsubscribe=(context["unsubscribe_mailto"], context["unsubscribe_url"]),
         )
 
     def _context(self, contact: Contact, variant: _Variant) -> dict[str, Any]:

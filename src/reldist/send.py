@@ -140,10 +140,6 @@ class Job:
             contact,
             message_id=message_id,
             date=dt.datetime.now(self.workspace.config.timezone),  # Date: in the sender's zone
-            unsubscribe=(
-                self.renderer.unsubscribe_mailto(contact.address),
-                self.renderer.unsubscribe_url(contact.address),
-            ),
         )
         return Outgoing(
             seq=row.id,
@@ -437,7 +433,6 @@ def send_test(
             contact,
             message_id=message_id,
             date=when,
-            unsubscribe=(renderer.unsubscribe_mailto(target), renderer.unsubscribe_url(target)),
         )
         envelope = Envelope(
             sender=config.sender.envelope_sender,
