@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -38,6 +39,34 @@ def test_older_ledger_is_upgraded(tmp_path: Path) -> None:
     sqlite3.connect(path).close()  # an empty database: version 0
     with Ledger.open(path) as ledger:
         assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_version_1_ledger_with_rows_is_upgraded_and_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(f"BEGIN;\n{MIGRATIONS[0]()};\nPRAGMA user_version = 1;\nCOMMIT;")
+    db.execute(
+        "INSERT INTO deliveries (release_id, address_key, address, status, attempts, last_attempt_at, "
+        "created_at, updated_at) VALUES ('r1', 'a@example.org', 'a@example.org', 'sent', 1, "
+        "'2026-11-27T10:00:00.000+00:00', 'x', 'x')"
+    )
+    db.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.counts("r1")["sent"] == 1
+        indexes = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "deliveries_attempted" in indexes
+        assert not indexes & {"deliveries_status", "deliveries_sent"}
+        since = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+        assert ledger.sent_times(since) == [dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC).timestamp()]
+        plan = " ".join(
+            str(r[-1])
+            for r in ledger.db.execute(
+                "EXPLAIN QUERY PLAN SELECT last_attempt_at FROM deliveries WHERE last_attempt_at >= ? "
+                "AND status IN ('sent', 'sending', 'unknown') ORDER BY last_attempt_at",
+                ("2026",),
+            )
+        )
+        assert "deliveries_attempted" in plan
 
 
 def test_plan_and_replan_never_resets_a_sent_row(tmp_path: Path) -> None:

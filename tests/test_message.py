@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, contact, make_workspace, parse, parts
 from reldist.message import MessageBuilder, build_reference, clean, encoded_words, header
+from reldist.contacts import Contact, read_contacts
 from reldist.release import load_release
 from reldist.render import Renderer
 from reldist.workspace import open_workspace
@@ -161,6 +162,26 @@ def test_attachments_make_multipart_mixed(tmp_path: Path) -> None:
     assert attachments[0].get_content_type() == "application/pdf"
     text, _ = parts(msg)
     assert "меморандум.pdf" in text
+    assert_measure_is_length(ws, release)
+
+
+def assert_measure_is_length(ws: object, release: object) -> None:
+    """MessageBuilder.measure (the preflight's sizes) == the length build() gives, for every
+    example contact, with and without unsubscribe links, text of any length mod 3."""
+    renderer = Renderer(ws.config, release, now=DATE)  # type: ignore[attr-defined]
+    builder = MessageBuilder(ws.config, release)  # type: ignore[attr-defined]
+    people = [c for c in read_contacts(ws.root, ["example"]) if isinstance(c, Contact)]  # type: ignore[attr-defined]
+    for who in people + [contact(name="Ян" * n) for n in range(6)]:
+        rendered = renderer.render(who)
+        for unsubscribe in (None, (None, None), ("mailto:u@x.example", "https://x.example/u?a=1")):
+            kwargs = {"message_id": "<x.1.abc@ecomuseum.example>", "date": DATE, "unsubscribe": unsubscribe}
+            assert builder.measure(rendered, who, **kwargs) == len(
+                builder.build(rendered, who, sign=False, **kwargs)
+            )
+
+
+def test_measure_is_the_built_length(setup: tuple[object, ...]) -> None:
+    assert_measure_is_length(setup[0], setup[1])
 
 
 def raw_header(data: bytes, name: str) -> str:

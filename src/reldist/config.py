@@ -214,6 +214,16 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
     url = unsub.get("url")
     if url is not None and not re.match(r"https?://", url):
         raise ConfigError(f"{where}: 'unsubscribe.url' must start with https:// (got {url!r})")
+    if url is not None and re.search(r"[\x00-\x20\x7f-\x9f]", url):
+        raise ConfigError(
+            f"{where}: 'unsubscribe.url' must not contain spaces or control characters (got {url!r})"
+        )
+    list_id = data.get("list_id") or f"press.{sender.domain}"
+    if re.search(r"[\x00-\x20\x7f-\x9f<>]", list_id):
+        raise ConfigError(
+            f"{where}: 'list_id' {list_id!r} must not contain spaces, control characters or <> "
+            "(it is a name such as press.ecomuseum.kz, RFC 2919)"
+        )
 
     smtp, rates, retry = _smtp(data.get("smtp"), where, root)
 
@@ -246,7 +256,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         timezone=timezone,
         ledger_path=_path(root, data.get("ledger", "reldist.db")),
         outbox_path=_path(root, data.get("outbox", "outbox")),
-        list_id=data.get("list_id") or f"press.{sender.domain}",
+        list_id=list_id,
         unsubscribe_mailto=mailto,
         unsubscribe_url=url,
         smtp=smtp,

@@ -18,9 +18,9 @@ in names are replaced by spaces before encoding, and addresses have been validat
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
+import itertools
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -119,7 +119,34 @@ def address_tokens(name: str, address: str) -> list[str]:
 
 
 def _b64(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    """Base64 in lines of 76 characters, each ending in CRLF (one C call, then slices: about
+    half the time of ``base64.encodebytes``, which calls into C once a line)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    if not encoded:
+        return b""
+    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
+
+
+def _b64_size(length: int) -> int:
+    """How long ``_b64`` of ``length`` bytes is."""
+    chars = 4 * ((length + 2) // 3)
+    return chars + 2 * ((chars + 75) // 76)
+
+
+def _canonical(text: str) -> bytes:
+    """Text in its canonical MIME form: UTF-8, CRLF line ends and one final line end, as
+    ``EmailMessage.set_content`` gives."""
+    body = text.encode("utf-8")
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+    return body.rstrip(b"\n").replace(b"\n", b"\r\n") + b"\r\n"
+
+
+def _part_head(boundary: str, subtype: str) -> str:
+    return (
+        f'--{boundary}{CRLF}Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+    )
 
 
 def header_address(contact: Contact) -> str:
@@ -150,14 +177,19 @@ class MessageBuilder:
         constant.append("MIME-Version: 1.0" + CRLF)
         self._constant = "".join(constant)
         self._subjects: dict[str, str] = {}
+        self._alternative = f"=_reldist_{self._token}_a"
+        self._mixed = f"=_reldist_{self._token}_m"
         self._attachments = b"".join(
             self._attachment_part(a.filename, a.content_type, a.data) for a in release.attachments
-        )
+        ).replace(b"--=_reldist_BOUNDARY", f"--{self._mixed}".encode())
+        self._last_date: tuple[object, str] = (None, "")
+        self._ids = itertools.count(1)
+        self._slug = re.sub(r"[^A-Za-z0-9._-]", "-", release.id)
 
     def new_message_id(self, seq: int) -> str:
-        """A unique Message-ID on the sender's domain: ``<release.seq.random@domain>``."""
-        slug = re.sub(r"[^A-Za-z0-9._-]", "-", self.release.id)
-        return f"<{slug}.{seq}.{secrets.token_hex(6)}@{self.config.sender.domain}>"
+        """A unique Message-ID on the sender's domain: ``<release.seq.random@domain>``; the random
+        part is this builder's random token and a counter (a token per message cost ~13 us)."""
+        return f"<{self._slug}.{seq}.{self._token[:12]}{next(self._ids):x}@{self.config.sender.domain}>"
 
     def envelope(self, contact: Contact) -> Envelope:
         return Envelope(
@@ -183,19 +215,34 @@ class MessageBuilder:
         ``sign=False`` skips it where only the content matters (a preflight, a check): an RSA
         signature costs ~40 times the rest of the build.
         """
-        targets = rendered.unsubscribe if unsubscribe is None else unsubscribe
-        data = self._unsigned(rendered, contact, message_id=message_id, date=date, unsubscribe=targets)
+        head, text, middle, html, tail = self._layout(rendered, contact, message_id, date, unsubscribe)
+        data = b"".join((head, _b64(text), middle, _b64(html), tail))
         return data if self.signer is None or not sign else self.signer(data)
 
-    def _unsigned(
+    def measure(
         self,
         rendered: Rendered,
         contact: Contact,
         *,
         message_id: str,
         date: dt.datetime,
-        unsubscribe: tuple[str | None, str | None],
-    ) -> bytes:
+        unsubscribe: tuple[str | None, str | None] | None = None,
+    ) -> int:
+        """``len(build(..., sign=False))`` without the base64 (a preflight's size figures), after
+        making every header just as :meth:`build` does."""
+        head, text, middle, html, tail = self._layout(rendered, contact, message_id, date, unsubscribe)
+        return len(head) + _b64_size(len(text)) + len(middle) + _b64_size(len(html)) + len(tail)
+
+    def _layout(
+        self,
+        rendered: Rendered,
+        contact: Contact,
+        message_id: str,
+        date: dt.datetime,
+        unsubscribe: tuple[str | None, str | None] | None,
+    ) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        """The message in five pieces: everything up to the text body, the text body (canonical,
+        not yet base64), the bytes between the bodies, the HTML body, and the rest."""
         subject = self._subjects.get(rendered.subject)
         if subject is None:
             subject = self._subjects[rendered.subject] = header("Subject", unstructured(rendered.subject))
@@ -203,43 +250,46 @@ class MessageBuilder:
             self._from,
             header("To", address_tokens(contact.name, header_address(contact))),
             subject,
-            f"Date: {format_datetime(date)}{CRLF}",
+            f"Date: {self._date(date)}{CRLF}",
             f"Message-ID: {message_id}{CRLF}",
             f"Content-Language: {', '.join(rendered.languages)}{CRLF}",
             self._constant,
         ]
-        mailto, url = unsubscribe
+        mailto, url = rendered.unsubscribe if unsubscribe is None else unsubscribe
         targets = [f"<{t}>" for t in (mailto, url) if t]
         if targets:
             head.append(header("List-Unsubscribe", [t + "," for t in targets[:-1]] + targets[-1:]))
             if url:
                 head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF)
-        boundary = f"=_reldist_{self._token}_a"
-        alternative = (
-            f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}'.encode()
-            + self._text_part(boundary, "plain", rendered.text)
-            + self._text_part(boundary, "html", rendered.html)
-            + f"--{boundary}--{CRLF}".encode()
-        )
-        if not self._attachments:
-            return "".join(head).encode() + alternative
-        mixed = f"=_reldist_{self._token}_m"
+        text = "".join(head)
+        crlf = text.count("\r\n")
+        if text.count("\n") != crlf or text.count("\r") != crlf or "\n." in text:
+            # Every value above is cleaned or validated, so this is a bug; the transports rely on
+            # built messages being in SMTP form already (Outgoing.canonical).
+            raise ValueError(f"header block not in canonical form: {text!r}")
+        if self._attachments:
+            text += (
+                f'Content-Type: multipart/mixed; boundary="{self._mixed}"{CRLF}{CRLF}--{self._mixed}{CRLF}'
+            )
+        a = self._alternative
+        text += f'Content-Type: multipart/alternative; boundary="{a}"{CRLF}{CRLF}' + _part_head(a, "plain")
+        tail = f"--{a}--{CRLF}".encode()
+        if self._attachments:
+            tail += self._attachments + f"--{self._mixed}--{CRLF}".encode()
         return (
-            "".join(head).encode()
-            + f'Content-Type: multipart/mixed; boundary="{mixed}"{CRLF}{CRLF}--{mixed}{CRLF}'.encode()
-            + alternative
-            + self._attachments.replace(b"--=_reldist_BOUNDARY", f"--{mixed}".encode())
-            + f"--{mixed}--{CRLF}".encode()
+            text.encode(),
+            _canonical(rendered.text),
+            _part_head(a, "html").encode(),
+            _canonical(rendered.html),
+            tail,
         )
 
-    @staticmethod
-    def _text_part(boundary: str, subtype: str, text: str) -> bytes:
-        # Canonical text form: CRLF line ends and a final line end, as EmailMessage.set_content gives.
-        body = text.replace("\r\n", "\n").rstrip("\n").replace("\n", "\r\n") + "\r\n"
-        return (
-            f'--{boundary}{CRLF}Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
-            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        ).encode() + _b64(body.encode("utf-8"))
+    def _date(self, date: dt.datetime) -> str:
+        """``Fri, 27 Nov 2026 20:54:27 +0500``, remembered for the second it names."""
+        key = (date.replace(microsecond=0), date.utcoffset())
+        if key != self._last_date[0]:
+            self._last_date = (key, format_datetime(date))
+        return self._last_date[1]
 
     @staticmethod
     def _attachment_part(filename: str, content_type: str, data: bytes) -> bytes:

@@ -28,6 +28,7 @@ from .config import Config
 from .contacts import Contact
 from .errors import TemplateError, place
 from .release import Release
+from .stencil import Stencils, stencil_safe
 
 STRING_KEYS = (
     "locale",
@@ -100,6 +101,7 @@ class Renderer:
         templates: Path | None = None,
         now: dt.datetime | None = None,
         test: bool = False,
+        stencils: bool = True,
     ) -> None:
         self.config = config
         self.release = release
@@ -121,6 +123,9 @@ class Renderer:
         self._templates: dict[str, tuple[jinja2.Template, jinja2.Template]] = {}
         self._variants: dict[tuple[str, ...], _Variant] = {}
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        # Per template name: may its variants be rendered once and filled in (``stencil``)?
+        self._stencil_safe: dict[str, bool] = {} if stencils else {"": False}
+        self.stencils = Stencils(self._full)
         self.template(release.template)  # the release's own template must exist and compile
 
     # -- templates -------------------------------------------------------------------------
@@ -223,27 +228,46 @@ class Renderer:
     def render(self, contact: Contact, *, template: str | None = None) -> Rendered:
         """Render one contact. The languages must not be empty (check :meth:`languages_for`)."""
         name = template or contact.template or self.release.template
-        html_template, text_template = self.template(name)
+        self.template(name)
         languages = self.languages_for(contact)
         variant = self.variant(languages)
         context = self._context(contact, variant)
-        try:
-            html = html_template.render(context)
-            text = text_template.render(context)
-        except jinja2.UndefinedError as exc:
-            raise TemplateError(
-                f"{_template_place(exc, name)}: {exc.message} (rendering {contact.source})"
-            ) from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{_template_place(exc, name)}: {exc} (rendering {contact.source})") from None
+        filled = self.stencils.fill(name, languages, context) if self._stencilled(name) else None
+        if filled is None:
+            try:
+                filled = self._full(name, context)
+            except jinja2.UndefinedError as exc:
+                raise TemplateError(
+                    f"{_template_place(exc, name)}: {exc.message} (rendering {contact.source})"
+                ) from None
+            except jinja2.TemplateError as exc:
+                raise TemplateError(
+                    f"{_template_place(exc, name)}: {exc} (rendering {contact.source})"
+                ) from None
+        html, text = filled
         return Rendered(
             template=name,
             languages=languages,
             subject=variant.subject,
-            html=self._inliner.inline(html),
-            text=_normalise_text(text),
+            html=html,
+            text=text,
             unsubscribe=(context["unsubscribe_mailto"], context["unsubscribe_url"]),
         )
+
+    def _stencilled(self, name: str) -> bool:
+        safe = self._stencil_safe.get(name, self._stencil_safe.get(""))
+        if safe is None:
+            safe = self._stencil_safe[name] = stencil_safe(self._env, f"{name}.html.j2") and stencil_safe(
+                self._env, f"{name}.txt.j2"
+            )
+        return safe
+
+    def _full(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
+        """Jinja, then CSS inlining and text clean-up: the (html, text) of one context."""
+        html_template, text_template = self.template(name)
+        html = html_template.render(context)
+        text = text_template.render(context)
+        return self._inliner.inline(html), _normalise_text(text)
 
     def _context(self, contact: Contact, variant: _Variant) -> dict[str, Any]:
         recipient = dict(contact.fields)

@@ -128,6 +128,14 @@ class Job:
     def preflight(self) -> Preflight:
         return self.planner.preflight()
 
+    def preflight_and_plan(self, ledger: Ledger) -> tuple[Preflight, int]:
+        """The preflight and the planning in one pass over the lists (for ``send --yes``, where
+        nobody is asked in between); returns the report and the plan's number for
+        :func:`send_release`. Nothing is planned if the preflight raises."""
+        report = Preflight(self.release)
+        number = ledger.plan(self.release.id, self.planner.entries(report, build=True))
+        return report, number
+
     def outgoing(self, row: Row, *, message_id: str | None = None) -> Outgoing:
         """Render and build the message of one ledger row."""
         if row.contact is None:  # pragma: no cover - only queued rows are sent, and they carry one
@@ -147,6 +155,7 @@ class Job:
             envelope=self.builder.envelope(contact),
             data=data,
             message_id=message_id,
+            canonical=True,
         )
 
 
@@ -161,9 +170,10 @@ def send_release(
     on_start: Callable[[int], None] | None = None,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.time,
-    plan: bool = True,
+    planned: int | None = None,
 ) -> SendResult:
-    """Plan ``job``'s recipients into ``ledger`` and deliver the pending ones. Hold the lock first."""
+    """Plan ``job``'s recipients into ``ledger`` and deliver the pending ones. Hold the lock first.
+    ``planned`` is the number of a plan made already (:meth:`Job.preflight_and_plan`)."""
     config = job.workspace.config
     release_id = job.release.id
     transport = transport or make_transport(config, release_id)
@@ -171,7 +181,7 @@ def send_release(
     result = SendResult(release_id=release_id, transport=getattr(transport, "name", "transport"))
     started = time.monotonic()
     result.recovered_unknown = ledger.recover_interrupted(release_id)
-    number = ledger.plan(release_id, job.planner.entries()) if plan else None
+    number = ledger.plan(release_id, job.planner.entries()) if planned is None else planned
     ids = ledger.pending_ids(release_id, statuses, plan=number)
     if limit is not None:
         ids = ids[:limit]
@@ -439,7 +449,9 @@ def send_test(
             recipient=target_ascii or target,
             needs_smtputf8=target_ascii is None,
         )
-        copies.append((journalist, Outgoing(seq, target, envelope, data, message_id), rendered))
+        copies.append(
+            (journalist, Outgoing(seq, target, envelope, data, message_id, canonical=True), rendered)
+        )
     transport = transport or proof_transport(config, release_id)
     history = ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) if config.rates else ()
     limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)

@@ -114,7 +114,11 @@ def send(
     check_transport(transport)  # a password that cannot be had stops us here, before anything
     with ws.lock(f"reldist send {loaded.id}"), ws.open_ledger() as ledger:
         job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
-        report = job.preflight()
+        planned = None
+        if yes and not dry_run:  # nobody to ask: plan in the same pass over the lists
+            report, planned = job.preflight_and_plan(ledger)
+        else:
+            report = job.preflight()
         common.print_preflight(report, verbose=verbose)
         counts = ledger.counts(loaded.id)
         if counts["sent"]:
@@ -146,6 +150,7 @@ def send(
                 transport=transport,
                 on_result=progress,
                 on_start=progress.begin,
+                planned=planned,
             )
     print_result(result)
     ctx.exit(result.exit_code)

@@ -32,6 +32,9 @@ class Outgoing:
     envelope: Envelope
     data: bytes  # RFC 5322 message, CRLF line ends
     message_id: str = ""  # as in the Message-ID header, for the ledger
+    #: True when ``data`` is known to be in SMTP form already: CRLF line ends only, a final CRLF,
+    #: no line starting with a dot (MessageBuilder's messages are). Saves two passes over it.
+    canonical: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,185 @@
+"""Stencils (render once per variant, fill in recipient values) give exactly the full render:
+for the example's templates and contacts, for arbitrary values (hypothesis), and for templates
+that use recipient data in ways a stencil cannot follow (those take the full path)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import jinja2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import RELEASE_ID, contact, make_workspace
+from reldist.contacts import Contact, read_contacts
+from reldist.release import load_release
+from reldist.render import Renderer
+from reldist.stencil import stencil_safe
+from reldist.workspace import open_workspace
+
+DATE = dt.datetime(2026, 11, 28, 5, 0, tzinfo=dt.UTC)
+
+# Recipient data in text, in attributes, in truth tests and in a link, as a press office might.
+CUSTOM_HTML = """{% extends "base.html.j2" %}
+{% block body %}
+<tr><td class="content" lang="{{ first.lang }}" title="{{ recipient.outlet }}">
+<p>{{ greetings[0] }}</p>
+{% if recipient.outlet %}<p class="label">{{ recipient.outlet }} &middot; {{ recipient['beat'] }}</p>{% else %}<p>no outlet</p>{% endif %}
+{% if not recipient.region %}<p>somewhere</p>{% endif %}
+<p><a href="mailto:{{ recipient.email }}?subject={{ recipient.name }}">{{ recipient.name }}</a></p>
+{{ first.html }}
+{% if others %}<p>{{ greetings[1] }}</p>{% endif %}
+</td></tr>
+{% endblock %}
+"""
+CUSTOM_TEXT = """{{ greetings[0] }}
+{% if recipient.outlet %}For {{ recipient.outlet }} ({{ recipient.beat }}){% endif %}
+
+{{ first.text }}
+{{ recipient.name }} <{{ recipient.email }}>  {{ unsubscribe_url }}
+"""
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_workspace(tmp_path_factory.mktemp("ws") / "office")
+    (root / "templates" / "custom.html.j2").write_text(CUSTOM_HTML, encoding="utf-8")
+    (root / "templates" / "custom.txt.j2").write_text(CUSTOM_TEXT, encoding="utf-8")
+    toml = root / "reldist.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("# url = ", "url = ", 1),
+        encoding="utf-8",
+    )
+    return root
+
+
+def renderers(root: Path) -> tuple[Renderer, Renderer]:
+    ws = open_workspace(start=root)
+    release = load_release(root / "releases" / RELEASE_ID, workspace=root)
+    return Renderer(ws.config, release, now=DATE), Renderer(ws.config, release, now=DATE, stencils=False)
+
+
+def same(fast: Renderer, full: Renderer, who: Contact, template: str | None = None) -> None:
+    a, b = fast.render(who, template=template), full.render(who, template=template)
+    assert (a.html, a.text, a.subject, a.languages, a.unsubscribe) == (
+        b.html,
+        b.text,
+        b.subject,
+        b.languages,
+        b.unsubscribe,
+    )
+
+
+def test_the_example_renders_from_stencils_exactly(office: Path) -> None:
+    fast, full = renderers(office)
+    assert fast.config.unsubscribe_url is not None and "&release=" in fast.config.unsubscribe_url
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(office / "templates"))
+    for name in ("release", "wire", "custom"):
+        assert stencil_safe(env, f"{name}.html.j2") and stencil_safe(env, f"{name}.txt.j2"), name
+    people = [c for c in read_contacts(office, ["example"]) if isinstance(c, Contact)]
+    assert len(people) >= 12
+    for who in people:
+        same(fast, full, who)
+        same(fast, full, who, template="custom")
+    # Every template/languages/emptiness variant got a stencil, and they were what rendered:
+    # far fewer stencils than renders, and each stencil's HTML had its CSS inlined once.
+    assert 3 <= len(fast.stencils) < 2 * len(people)
+    assert len(full.stencils) == 0
+    html = fast.render(people[0]).html
+    assert "<style>" in html and 'style="' in html  # @media kept; the rest inlined
+
+
+values = st.text(st.characters(codec="utf-8"), max_size=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=values,
+    outlet=values,
+    beat=values,
+    salutation=values,
+    local=st.from_regex(r"[a-z0-9.&'+]{1,12}", fullmatch=True),
+)
+def test_any_values_render_as_the_full_path_would(
+    office: Path, name: str, outlet: str, beat: str, salutation: str, local: str
+) -> None:
+    fast, full = renderers_cached(office)
+    fields = {"outlet": outlet, "beat": beat, "salutation": salutation, "region": beat[:3]}
+    who = contact(f"{local}@example.org", name, fields=fields)
+    for template in ("release", "wire", "custom"):
+        same(fast, full, who, template=template)
+
+
+_CACHE: dict[Path, tuple[Renderer, Renderer]] = {}
+
+
+def renderers_cached(root: Path) -> tuple[Renderer, Renderer]:
+    if root not in _CACHE:
+        _CACHE[root] = renderers(root)
+    return _CACHE[root]
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "{{ recipient.name | upper }}",
+        "{{ recipient.name ~ '!' }}",
+        "{% if recipient.lang == 'kk' %}Сәлем{% endif %}",
+        "{% for g in greetings %}{{ g }}{% endfor %}",
+        "{% set who = recipient.name %}{{ who }}",
+        "{% macro hi() %}{{ recipient.name }}{% endmacro %}{{ hi() | upper }}",
+        "{% filter upper %}{{ recipient.name }}{% endfilter %}",
+        "{{ recipient.name if recipient.name else 'colleague' }}",
+        "{{ recipient | length }}",
+        "{{ unsubscribe_url | default('none') }}",
+    ],
+)
+def test_templates_a_stencil_cannot_follow_take_the_full_path(office: Path, snippet: str) -> None:
+    folder = office / "templates"
+    (folder / "odd.html.j2").write_text(f"<html><body><p>{snippet}</p></body></html>\n", encoding="utf-8")
+    (folder / "odd.txt.j2").write_text(f"{snippet}\n", encoding="utf-8")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder))
+    assert not stencil_safe(env, "odd.html.j2")
+    fast, full = renderers(office)
+    for who in (contact(name="Айгерим", lang="kk"), contact(name="", lang="ru")):
+        same(fast, full, who, template="odd")
+    assert len(fast.stencils) == 0
+
+
+def test_an_include_is_followed(office: Path) -> None:
+    folder = office / "templates"
+    (folder / "part_ok.j2").write_text("<p>{{ recipient.name }}</p>", encoding="utf-8")
+    (folder / "part_bad.j2").write_text("<p>{{ recipient.name | title }}</p>", encoding="utf-8")
+    (folder / "inc_ok.html.j2").write_text('{% include "part_ok.j2" %}', encoding="utf-8")
+    (folder / "inc_bad.html.j2").write_text('{% include "part_bad.j2" %}', encoding="utf-8")
+    (folder / "inc_dynamic.html.j2").write_text("{% include recipient.name %}", encoding="utf-8")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder))
+    assert stencil_safe(env, "inc_ok.html.j2")
+    assert not stencil_safe(env, "inc_bad.html.j2")
+    assert not stencil_safe(env, "inc_dynamic.html.j2")
+
+
+def test_a_value_where_escaping_differs_falls_back_to_the_full_path(office: Path) -> None:
+    """A name inside <style> is written raw by the inliner: the probe catches it."""
+    folder = office / "templates"
+    (folder / "styled.html.j2").write_text(
+        "<html><head><title>{{ recipient.name }}</title><style>@media print { p { content: '{{ recipient.name }}'; } }"
+        "</style></head><body><p>{{ recipient.name }}</p></body></html>\n",
+        encoding="utf-8",
+    )
+    (folder / "styled.txt.j2").write_text("{{ recipient.name }}\n", encoding="utf-8")
+    fast, full = renderers(office)
+    for name in ("Tom & Jerry <tj>", 'O\'Brien "Ed"', "Иван"):
+        same(fast, full, contact(name=name), template="styled")
+    assert len(fast.stencils) == 0
+
+
+def test_errors_still_name_the_template_line_and_the_contact(office: Path) -> None:
+    folder = office / "templates"
+    (folder / "missing.html.j2").write_text("<p>\n{{ recipient.phone }}</p>\n", encoding="utf-8")
+    (folder / "missing.txt.j2").write_text("{{ recipient.name }}\n", encoding="utf-8")
+    fast, _ = renderers(office)
+    with pytest.raises(Exception, match=r"templates/missing.html.j2:2: .*phone.*contacts/test.csv:2"):
+        fast.render(contact(), template="missing")
