@@ -177,7 +177,7 @@ def run_reldist(
             argv = [sys.executable, __file__, "inproc-child", "--workspace", str(root)]
             if spy:
                 name = f"spy-{'sink' if sink == 'smtp-sink' else 'delay'}-{n}-c{connections}.txt"
-                argv = [spy, "record", "-r", "250", "-f", "raw", "-o", str(OUT / name), "--", *argv]
+                argv = [spy, "record", "-r", "1000", "-f", "raw", "-o", str(OUT / name), "--", *argv]
             run = run_child(argv, cwd=root)
             lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
             phases = json.loads(lines[-1]) if run.returncode == 0 and lines else {}

@@ -19,12 +19,13 @@ Plain helpers (no pytest needed)::
         server.port, server.messages, server.connections, ...
 
     smtp_server(*, tls=None | "starttls" | "tls", ca=None, users=None, tokens=None,
-                mechanisms=None, smtputf8=True, faults=None, **fault_fields)
+                mechanisms=None, smtputf8=True, pipelining=True, faults=None, **fault_fields)
 
     ``users``       {login: password}: AUTH PLAIN/LOGIN accepted for these, and required
     ``tokens``      {user: access_token}: AUTH XOAUTH2 accepted for these, and required
     ``mechanisms``  advertised AUTH mechanisms (default: PLAIN LOGIN, plus XOAUTH2 with tokens)
     ``smtputf8``    advertise SMTPUTF8
+    ``pipelining``  advertise PIPELINING (RFC 2920; default True, as real servers do)
     ``faults``      a Faults object; or its fields as keywords (rcpt={...}, drop_at_mail={3})
 
     make_outgoing(seq=1, *, recipient=..., sender=..., from_header=..., subject=..., body=...,
@@ -190,6 +191,8 @@ class _Handler:
     ) -> list[str]:
         self.state._new_session(server)
         session.host_name = hostname
+        if self.state.pipelining:  # aiosmtpd reads pipelined commands but does not say so
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str) -> str:
@@ -345,9 +348,11 @@ class SmtpServer:
         tokens: Mapping[str, str] | None = None,
         mechanisms: Sequence[str] | None = None,
         smtputf8: bool = True,
+        pipelining: bool = True,
         faults: Faults | None = None,
     ) -> None:
         self.tls = tls
+        self.pipelining = pipelining
         self.users = dict(users or {})
         self.tokens = dict(tokens or {})
         self.faults = faults or Faults()
@@ -451,6 +456,7 @@ def smtp_server(
     tokens: Mapping[str, str] | None = None,
     mechanisms: Sequence[str] | None = None,
     smtputf8: bool = True,
+    pipelining: bool = True,
     faults: Faults | None = None,
     **fault_fields: Any,
 ) -> Iterator[SmtpServer]:
@@ -467,6 +473,7 @@ def smtp_server(
         tokens=tokens,
         mechanisms=mechanisms,
         smtputf8=smtputf8,
+        pipelining=pipelining,
         faults=faults,
     ).start()
     try:

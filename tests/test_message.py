@@ -3,6 +3,7 @@ reference ``EmailMessage`` path for any name, subject and address (hypothesis)."
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 from email.header import decode_header, make_header
 from email.headerregistry import Address
@@ -13,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, contact, make_workspace, parse, parts
-from reldist.message import MessageBuilder, build_reference, clean, encoded_words, header
 from reldist.contacts import Contact, read_contacts
+from reldist.message import Base64Blocks, MessageBuilder, build_reference, clean, encoded_words, header
 from reldist.release import load_release
 from reldist.render import Renderer
 from reldist.workspace import open_workspace
@@ -271,3 +272,43 @@ def test_encoded_words_stay_short() -> None:
     assert all(len(w) <= 75 for w in words)
     folded = header("Subject", words)
     assert all(len(line) <= 78 for line in folded.split("\r\n"))
+
+
+pieces = st.lists(st.binary(max_size=3000), min_size=1, max_size=7).map(tuple)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies=st.lists(pieces, min_size=1, max_size=4))
+def test_base64_blocks_decode_to_the_body_in_whole_groups_on_short_lines(
+    bodies: list[tuple[bytes, ...]],
+) -> None:
+    """Shared chunks encoded once and reused at any offset still decode to the whole body; every
+    line is at most 76 characters of whole 4-character groups, '=' only at the very end."""
+    blocks = Base64Blocks()
+    blocks.MIN_SHARED = 64  # exercise sharing with small chunks too
+    for body in [*bodies, *bodies]:  # the second round reuses the blocks
+        encoded = blocks.encode(body)
+        assert binascii.a2b_base64(encoded) == b"".join(body)
+        if not encoded:
+            assert not b"".join(body)
+            continue
+        assert encoded.endswith(b"\r\n")
+        lines = encoded[:-2].split(b"\r\n")
+        assert all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines)
+        assert b"=" not in b"".join(lines[:-1]) and b"=" not in lines[-1].rstrip(b"=")
+
+
+def test_a_stencilled_message_has_the_bodies_of_a_fully_rendered_one(setup: tuple[object, ...]) -> None:
+    ws, release, renderer, builder = setup
+    full = Renderer(ws.config, release, now=DATE, stencils=False)  # type: ignore[attr-defined]
+    people = [c for c in read_contacts(ws.root, ["example"]) if isinstance(c, Contact)]  # type: ignore[attr-defined]
+    shared = 0
+    for who in people:
+        fast_rendered = renderer.render(who)  # type: ignore[attr-defined]
+        shared += fast_rendered.bodies is not None
+        kwargs = {"message_id": "<a.1@x.example>", "date": DATE}
+        a = parse(builder.build(fast_rendered, who, **kwargs))  # type: ignore[attr-defined]
+        b = parse(builder.build(full.render(who), who, **kwargs))  # type: ignore[attr-defined]
+        assert parts(a) == parts(b)
+        assert [(k, str(v)) for k, v in a.items()] == [(k, str(v)) for k, v in b.items()]
+    assert shared == len(people)

@@ -54,6 +54,13 @@ def many(n: int) -> list[Outgoing]:
     return [make_outgoing(i, recipient=f"j{i}@example.kz") for i in range(1, n + 1)]
 
 
+@pytest.fixture(params=["pipelining", "one-at-a-time"])
+def smtpd(request: pytest.FixtureRequest, smtpd_factory: Factory) -> SmtpServer:
+    """Every test here with ``smtpd`` runs against a server that offers PIPELINING (MAIL, RCPT
+    and DATA go in one write) and one that does not (one command a round trip)."""
+    return smtpd_factory(pipelining=request.param == "pipelining")
+
+
 def verbs(server: SmtpServer, session: int | None = None) -> list[str]:
     return [v for s, v in server.commands if session is None or s == session]
 
@@ -156,7 +163,9 @@ def test_5xx_at_rcpt_fails_with_server_words_and_rset_follows(smtpd: SmtpServer)
     assert outcomes[1].status == "sent"
     assert [m.rcpt_tos for m in smtpd.messages] == [["j2@example.kz"]]
     assert smtpd.connections == 1
-    assert verbs(smtpd) == ["EHLO", "MAIL", "RCPT", "RSET", "MAIL", "RCPT", "DATA", "QUIT"]
+    # Pipelined, DATA went with RCPT and was refused too (no valid recipient).
+    refused = ["MAIL", "RCPT", "DATA"] if smtpd.pipelining else ["MAIL", "RCPT"]
+    assert verbs(smtpd) == ["EHLO", *refused, "RSET", "MAIL", "RCPT", "DATA", "QUIT"]
 
 
 def test_4xx_at_rcpt_defers_and_a_retry_goes_through(smtpd: SmtpServer) -> None:
@@ -622,3 +631,123 @@ def test_smtp_server_serves_another_process() -> None:
         assert server.faults.rcpt == {"c@example.kz": "550 no"}
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+# -- the wire, byte by byte ---------------------------------------------------------------------
+
+
+class WireServer:
+    """An SMTP server written at the socket level, for what aiosmtpd cannot be made to do:
+    answer pipelined commands in one segment or a byte at a time, send multi-line replies, or
+    accept DATA after refusing the only recipient. ``script`` maps a command verb to its reply
+    bytes; every chunk the server reads is kept in ``chunks``."""
+
+    def __init__(self, script: dict[str, list[bytes]], *, drip: bool = False) -> None:
+        self.script = script
+        self.drip = drip
+        self.chunks: list[bytes] = []
+        self.bodies: list[bytes] = []
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if self.drip:  # one byte a segment
+            for i in range(len(data)):
+                writer.write(data[i : i + 1])
+                await writer.drain()
+                await asyncio.sleep(0)
+        else:
+            writer.write(data)
+            await writer.drain()
+
+    def _reply(self, verb: str) -> bytes:
+        replies = self.script[verb]
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._send(writer, b"220 wire.test ESMTP\r\n")
+        buffer = b""
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            self.chunks.append(chunk)
+            buffer += chunk
+            replies = b""
+            while b"\r\n" in buffer:
+                line, buffer = buffer.split(b"\r\n", 1)
+                verb = line.split(b" ", 1)[0].split(b":", 1)[0].upper().decode()
+                if verb == "EHLO":
+                    replies += b"250-wire.test\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n"
+                elif verb == "QUIT":
+                    replies += b"221 bye\r\n"
+                else:
+                    replies += self._reply(verb)
+                if verb == "DATA" and replies.endswith(b"354 go on\r\n"):
+                    await self._send(writer, replies)
+                    replies = b""
+                    while not (buffer == b".\r\n" or buffer.startswith(b".\r\n") or b"\r\n.\r\n" in buffer):
+                        buffer += await reader.read(65536)
+                    if buffer.startswith(b".\r\n"):
+                        body, buffer = b".\r\n", buffer[3:]
+                    else:
+                        body, buffer = buffer.split(b"\r\n.\r\n", 1)
+                        body += b"\r\n.\r\n"
+                    self.bodies.append(body)
+                    replies += self._reply(".")
+            await self._send(writer, replies)
+            if replies.endswith(b"221 bye\r\n"):
+                break
+        writer.close()
+
+
+def wire_send(server: WireServer, messages: list[Outgoing]) -> list[Outcome]:
+    async def main() -> list[Outcome]:
+        listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        settings = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5.0)
+        try:
+            return await send_all(SmtpTransport(settings, environ={}), messages)
+        finally:
+            listener.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("drip", [False, True], ids=["one segment", "a byte a segment"])
+def test_pipelined_commands_go_in_one_write_and_replies_are_read_however_they_come(drip: bool) -> None:
+    server = WireServer(
+        {
+            "MAIL": [b"250-2.1.0 sender\r\n250 2.1.0 ok\r\n"],  # multi-line replies, too
+            "RCPT": [b"250 2.1.5 ok\r\n"],
+            "DATA": [b"354 go on\r\n"],
+            ".": [b"250-2.0.0 queued\r\n250 2.0.0 as A1\r\n", b"250 2.0.0 queued as A2\r\n"],
+        },
+        drip=drip,
+    )
+    outcomes = wire_send(server, many(2))
+    assert outcomes == [
+        Outcome("sent", 250, "2.0.0 queued\n2.0.0 as A1"),
+        Outcome("sent", 250, "2.0.0 queued as A2"),
+    ]
+    pipelined = [c for c in server.chunks if c.startswith(b"MAIL")]
+    assert len(pipelined) == 2
+    for n, chunk in enumerate(pipelined, 1):
+        assert chunk.startswith(b"MAIL FROM:<bounces@ecomuseum.kz> SIZE=")
+        assert chunk.endswith(f"\r\nRCPT TO:<j{n}@example.kz>\r\nDATA\r\n".encode())
+    assert [b.endswith(b"\r\n.\r\n") for b in server.bodies] == [True, True]
+
+
+def test_data_accepted_after_the_only_recipient_was_refused_is_ended_empty() -> None:
+    """RFC 2920 3.1: if DATA gets 354 although no RCPT was accepted, send a lone dot."""
+    server = WireServer(
+        {
+            "MAIL": [b"250 ok\r\n"],
+            "RCPT": [b"550 5.1.1 no such user\r\n", b"250 ok\r\n"],
+            "DATA": [b"354 go on\r\n"],
+            ".": [b"554 5.5.1 no valid recipients\r\n", b"250 2.0.0 queued\r\n"],
+            "RSET": [b"250 flushed\r\n"],
+        }
+    )
+    outcomes = wire_send(server, many(2))
+    assert outcomes == [Outcome("failed", 550, "5.1.1 no such user"), Outcome("sent", 250, "2.0.0 queued")]
+    assert server.bodies[0] == b".\r\n"  # the refused recipient's message never went out
+    assert b"Subject:" in server.bodies[1]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, contact, make_workspace
 from reldist.contacts import Contact, read_contacts
+from reldist.message import _canonical
 from reldist.release import load_release
 from reldist.render import Renderer
 from reldist.stencil import stencil_safe
@@ -63,6 +64,10 @@ def renderers(root: Path) -> tuple[Renderer, Renderer]:
 
 def same(fast: Renderer, full: Renderer, who: Contact, template: str | None = None) -> None:
     a, b = fast.render(who, template=template), full.render(who, template=template)
+    assert b.bodies is None
+    if a.bodies is not None:  # the pieces the builder encodes are the same bodies, canonical
+        assert b"".join(a.bodies[0]) == _canonical(b.text)
+        assert b"".join(a.bodies[1]) == _canonical(b.html)
     assert (a.html, a.text, a.subject, a.languages, a.unsubscribe) == (
         b.html,
         b.text,
@@ -77,7 +82,15 @@ def test_the_example_renders_from_stencils_exactly(office: Path) -> None:
     assert fast.config.unsubscribe_url is not None and "&release=" in fast.config.unsubscribe_url
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(office / "templates"))
     for name in ("release", "wire", "custom"):
-        assert stencil_safe(env, f"{name}.html.j2") and stencil_safe(env, f"{name}.txt.j2"), name
+        assert stencil_safe(env, f"{name}.html.j2") is not None, name
+        assert stencil_safe(env, f"{name}.txt.j2") is not None, name
+    # Only the values a template uses make variants: the example's use the greeting and links.
+    assert stencil_safe(env, "release.html.j2") == {
+        ("greetings", 0),
+        ("unsubscribe_url",),
+        ("unsubscribe_mailto",),
+    }
+    assert ("recipient", "beat") in (stencil_safe(env, "custom.html.j2") or ())
     people = [c for c in read_contacts(office, ["example"]) if isinstance(c, Contact)]
     assert len(people) >= 12
     for who in people:
@@ -141,7 +154,7 @@ def test_templates_a_stencil_cannot_follow_take_the_full_path(office: Path, snip
     (folder / "odd.html.j2").write_text(f"<html><body><p>{snippet}</p></body></html>\n", encoding="utf-8")
     (folder / "odd.txt.j2").write_text(f"{snippet}\n", encoding="utf-8")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder))
-    assert not stencil_safe(env, "odd.html.j2")
+    assert stencil_safe(env, "odd.html.j2") is None
     fast, full = renderers(office)
     for who in (contact(name="Айгерим", lang="kk"), contact(name="", lang="ru")):
         same(fast, full, who, template="odd")
@@ -156,9 +169,9 @@ def test_an_include_is_followed(office: Path) -> None:
     (folder / "inc_bad.html.j2").write_text('{% include "part_bad.j2" %}', encoding="utf-8")
     (folder / "inc_dynamic.html.j2").write_text("{% include recipient.name %}", encoding="utf-8")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder))
-    assert stencil_safe(env, "inc_ok.html.j2")
-    assert not stencil_safe(env, "inc_bad.html.j2")
-    assert not stencil_safe(env, "inc_dynamic.html.j2")
+    assert stencil_safe(env, "inc_ok.html.j2") == {("recipient", "name")}
+    assert stencil_safe(env, "inc_bad.html.j2") is None
+    assert stencil_safe(env, "inc_dynamic.html.j2") is None
 
 
 def test_a_value_where_escaping_differs_falls_back_to_the_full_path(office: Path) -> None:
@@ -183,3 +196,24 @@ def test_errors_still_name_the_template_line_and_the_contact(office: Path) -> No
     fast, _ = renderers(office)
     with pytest.raises(Exception, match=r"templates/missing.html.j2:2: .*phone.*contacts/test.csv:2"):
         fast.render(contact(), template="missing")
+
+
+def test_values_a_template_does_not_use_make_no_new_variants(office: Path) -> None:
+    fast, full = renderers(office)
+    people = [
+        contact(f"p{n}@example.org", name, fields={"outlet": outlet, "beat": beat, "region": "Astana"})
+        for n, (name, outlet, beat) in enumerate(
+            [
+                ("Иван Петров", "", ""),
+                ("Анна Ким", "Регион-ТВ", ""),
+                ("Ли Вэй", "", "economy"),
+                ("Ян", "X", "Y"),
+            ]
+        )
+    ]
+    for who in people:
+        same(fast, full, who)
+    assert len(fast.stencils) == 1  # release.* use only the greeting and the unsubscribe links
+    for who in people:
+        same(fast, full, who, template="custom")
+    assert len(fast.stencils) == 1 + 4  # custom uses outlet and beat: each empty/filled pattern

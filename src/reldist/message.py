@@ -127,10 +127,46 @@ def _b64(data: bytes) -> bytes:
     return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
 
 
-def _b64_size(length: int) -> int:
-    """How long ``_b64`` of ``length`` bytes is."""
-    chars = 4 * ((length + 2) // 3)
-    return chars + 2 * ((chars + 75) // 76)
+class Base64Blocks:
+    """Base64 of bodies made of pieces — chunks every recipient of a stencil shares, and their
+    own values between them — encoding each large chunk once.
+
+    A decoder ignores line breaks, and RFC 2045 sets only a maximum line length (76), so a line
+    may end early: the bytes before a shared chunk are encoded on lines of their own (padded to a
+    multiple of 3 bytes with the chunk's first bytes, so no ``=`` appears mid-body), then the
+    chunk's encoding is reused as is. Every line is a whole number of 4-character groups. The
+    encoding depends only on how many of the chunk's first bytes were borrowed (0, 1 or 2), so a
+    chunk has at most three encodings here.
+    """
+
+    MIN_SHARED = 1024  # smaller chunks are encoded with the values around them
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple[bytes, int], tuple[int, bytes]] = {}
+
+    def encode(self, pieces: tuple[bytes, ...]) -> bytes:
+        out: list[bytes] = []
+        pending = bytearray()  # bytes not encoded yet; always starts on a 3-byte boundary
+        for index, piece in enumerate(pieces):
+            if index % 2 or len(piece) < self.MIN_SHARED:
+                pending += piece
+                continue
+            borrow = -len(pending) % 3
+            pending += piece[:borrow]
+            if pending:
+                out.append(_b64(bytes(pending)))
+                pending.clear()
+            key = (piece, borrow)  # bytes hash once and compare by identity first: cheap
+            block = self._blocks.get(key)
+            if block is None:
+                used = (len(piece) - borrow) // 3 * 3
+                block = self._blocks[key] = (used, _b64(piece[borrow : borrow + used]))
+            used, encoded = block
+            out.append(encoded)
+            pending += piece[borrow + used :]
+        if pending:
+            out.append(_b64(bytes(pending)))
+        return b"".join(out)
 
 
 def _canonical(text: str) -> bytes:
@@ -184,6 +220,7 @@ class MessageBuilder:
         ).replace(b"--=_reldist_BOUNDARY", f"--{self._mixed}".encode())
         self._last_date: tuple[object, str] = (None, "")
         self._ids = itertools.count(1)
+        self._blocks = Base64Blocks()
         self._slug = re.sub(r"[^A-Za-z0-9._-]", "-", release.id)
 
     def new_message_id(self, seq: int) -> str:
@@ -215,8 +252,7 @@ class MessageBuilder:
         ``sign=False`` skips it where only the content matters (a preflight, a check): an RSA
         signature costs ~40 times the rest of the build.
         """
-        head, text, middle, html, tail = self._layout(rendered, contact, message_id, date, unsubscribe)
-        data = b"".join((head, _b64(text), middle, _b64(html), tail))
+        data = self._unsigned(rendered, contact, message_id, date, unsubscribe)
         return data if self.signer is None or not sign else self.signer(data)
 
     def measure(
@@ -228,21 +264,17 @@ class MessageBuilder:
         date: dt.datetime,
         unsubscribe: tuple[str | None, str | None] | None = None,
     ) -> int:
-        """``len(build(..., sign=False))`` without the base64 (a preflight's size figures), after
-        making every header just as :meth:`build` does."""
-        head, text, middle, html, tail = self._layout(rendered, contact, message_id, date, unsubscribe)
-        return len(head) + _b64_size(len(text)) + len(middle) + _b64_size(len(html)) + len(tail)
+        """``len(build(..., sign=False))``: the size a preflight reports."""
+        return len(self._unsigned(rendered, contact, message_id, date, unsubscribe))
 
-    def _layout(
+    def _unsigned(
         self,
         rendered: Rendered,
         contact: Contact,
         message_id: str,
         date: dt.datetime,
         unsubscribe: tuple[str | None, str | None] | None,
-    ) -> tuple[bytes, bytes, bytes, bytes, bytes]:
-        """The message in five pieces: everything up to the text body, the text body (canonical,
-        not yet base64), the bytes between the bodies, the HTML body, and the rest."""
+    ) -> bytes:
         subject = self._subjects.get(rendered.subject)
         if subject is None:
             subject = self._subjects[rendered.subject] = header("Subject", unstructured(rendered.subject))
@@ -273,16 +305,20 @@ class MessageBuilder:
             )
         a = self._alternative
         text += f'Content-Type: multipart/alternative; boundary="{a}"{CRLF}{CRLF}' + _part_head(a, "plain")
-        tail = f"--{a}--{CRLF}".encode()
-        if self._attachments:
-            tail += self._attachments + f"--{self._mixed}--{CRLF}".encode()
-        return (
+        if rendered.bodies is not None:
+            text_body, html_body = (self._blocks.encode(pieces) for pieces in rendered.bodies)
+        else:
+            text_body, html_body = _b64(_canonical(rendered.text)), _b64(_canonical(rendered.html))
+        pieces = [
             text.encode(),
-            _canonical(rendered.text),
+            text_body,
             _part_head(a, "html").encode(),
-            _canonical(rendered.html),
-            tail,
-        )
+            html_body,
+            f"--{a}--{CRLF}".encode(),
+        ]
+        if self._attachments:
+            pieces += (self._attachments, f"--{self._mixed}--{CRLF}".encode())
+        return b"".join(pieces)
 
     def _date(self, date: dt.datetime) -> str:
         """``Fri, 27 Nov 2026 20:54:27 +0500``, remembered for the second it names."""

@@ -28,7 +28,7 @@ from .config import Config
 from .contacts import Contact
 from .errors import TemplateError, place
 from .release import Release
-from .stencil import Stencils, stencil_safe
+from .stencil import Stencils, ValuePath, stencil_safe
 
 STRING_KEYS = (
     "locale",
@@ -78,6 +78,9 @@ class Rendered:
     html: str
     text: str
     unsubscribe: tuple[str | None, str | None] = (None, None)  # (mailto URI, https URL)
+    #: From a stencil: the (text, html) bodies in canonical MIME form, in pieces (stencil.Filled),
+    #: so that the message builder can reuse its base64 of the parts every recipient shares.
+    bodies: tuple[tuple[bytes, ...], tuple[bytes, ...]] | None = None
 
 
 @dataclass(slots=True)
@@ -123,8 +126,9 @@ class Renderer:
         self._templates: dict[str, tuple[jinja2.Template, jinja2.Template]] = {}
         self._variants: dict[tuple[str, ...], _Variant] = {}
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        # Per template name: may its variants be rendered once and filled in (``stencil``)?
-        self._stencil_safe: dict[str, bool] = {} if stencils else {"": False}
+        # Per template name: the recipient values its variants are filled with (``stencil``),
+        # or None when it is always rendered in full.
+        self._stencil_paths: dict[str, tuple[ValuePath, ...] | None] = {} if stencils else {"": None}
         self.stencils = Stencils(self._full)
         self.template(release.template)  # the release's own template must exist and compile
 
@@ -232,10 +236,14 @@ class Renderer:
         languages = self.languages_for(contact)
         variant = self.variant(languages)
         context = self._context(contact, variant)
-        filled = self.stencils.fill(name, languages, context) if self._stencilled(name) else None
-        if filled is None:
+        used = self._stencilled(name)
+        filled = None if used is None else self.stencils.fill(name, languages, context, used)
+        bodies = None
+        if filled is not None:
+            html, text, bodies = filled.html, filled.text, (filled.text_body, filled.html_body)
+        else:
             try:
-                filled = self._full(name, context)
+                html, text = self._full(name, context)
             except jinja2.UndefinedError as exc:
                 raise TemplateError(
                     f"{_template_place(exc, name)}: {exc.message} (rendering {contact.source})"
@@ -244,7 +252,6 @@ class Renderer:
                 raise TemplateError(
                     f"{_template_place(exc, name)}: {exc} (rendering {contact.source})"
                 ) from None
-        html, text = filled
         return Rendered(
             template=name,
             languages=languages,
@@ -252,15 +259,19 @@ class Renderer:
             html=html,
             text=text,
             unsubscribe=(context["unsubscribe_mailto"], context["unsubscribe_url"]),
+            bodies=bodies,
         )
 
-    def _stencilled(self, name: str) -> bool:
-        safe = self._stencil_safe.get(name, self._stencil_safe.get(""))
-        if safe is None:
-            safe = self._stencil_safe[name] = stencil_safe(self._env, f"{name}.html.j2") and stencil_safe(
-                self._env, f"{name}.txt.j2"
-            )
-        return safe
+    def _stencilled(self, name: str) -> tuple[ValuePath, ...] | None:
+        if name in self._stencil_paths:
+            return self._stencil_paths[name]
+        if "" in self._stencil_paths:  # stencils switched off
+            return None
+        html = stencil_safe(self._env, f"{name}.html.j2")
+        text = stencil_safe(self._env, f"{name}.txt.j2")
+        used = None if html is None or text is None else tuple(sorted(html | text, key=str))
+        self._stencil_paths[name] = used
+        return used
 
     def _full(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
         """Jinja, then CSS inlining and text clean-up: the (html, text) of one context."""

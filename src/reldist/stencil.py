@@ -29,7 +29,7 @@ The tests prove stencil and full render equal for arbitrary values (hypothesis).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +44,18 @@ _UNPLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ue000-\uf8ff]|^\s|\s$")
 
 #: (html with CSS inlined, normalised text) of a context; raises what the template raises.
 RenderFull = Callable[[str, dict[str, Any]], tuple[str, str]]
-Path = tuple[str | int, ...]
+ValuePath = tuple[str | int, ...]
 
 
 # -- which templates may be stencilled -------------------------------------------------------
 
 
-def stencil_safe(env: jinja2.Environment, filename: str) -> bool:
-    """True when ``filename`` and every template it pulls in use recipient data only as plain
-    output or truth tests (see the module's doc)."""
+def stencil_safe(env: jinja2.Environment, filename: str) -> frozenset[ValuePath] | None:
+    """The recipient values ``filename`` and every template it pulls in use (``("recipient",
+    "name")``, ``("greetings", 0)``, ``("unsubscribe_url",)``), when they use them only as plain
+    output or truth tests (see the module's doc); None when a stencil cannot follow them."""
     seen: set[str] = set()
+    used: set[ValuePath] = set()
     todo = [filename]
     while todo:
         name = todo.pop()
@@ -65,14 +67,27 @@ def stencil_safe(env: jinja2.Environment, filename: str) -> bool:
             source = env.loader.get_source(env, name)[0]
             tree = env.parse(source, name)
         except jinja2.TemplateError:
-            return False  # the full path reports it properly
+            return None  # the full path reports it properly
         for ref in meta.find_referenced_templates(tree):
             if ref is None:  # {% include some_variable %}: cannot follow
-                return False
+                return None
             todo.append(ref)
         if not _safe(tree):
-            return False
-    return True
+            return None
+        used.update(
+            _path(node) for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)) if _direct(node)
+        )
+    return frozenset(used)
+
+
+def _path(expr: nodes.Node) -> ValuePath:
+    if isinstance(expr, nodes.Name):
+        return (expr.name,)
+    if isinstance(expr, nodes.Getattr):
+        return ("recipient", expr.attr)
+    assert isinstance(expr, nodes.Getitem) and isinstance(expr.node, nodes.Name)
+    assert isinstance(expr.arg, nodes.Const)
+    return (expr.node.name, expr.arg.value)
 
 
 def _direct(expr: nodes.Node) -> bool:
@@ -125,16 +140,20 @@ def _safe(node: nodes.Node) -> bool:
 # -- stencils ---------------------------------------------------------------------------------
 
 
-def _leaves(context: dict[str, Any]) -> Iterator[tuple[Path, Any]]:
-    for key, value in context["recipient"].items():
-        yield ("recipient", key), value
-    for index, greeting in enumerate(context["greetings"]):
-        yield ("greetings", index), greeting
-    for key in _SCALARS:
-        yield (key,), context[key]
+_MISSING = object()
 
 
-def _with_values(context: dict[str, Any], paths: list[Path], values: list[str]) -> dict[str, Any]:
+def _value(context: dict[str, Any], path: ValuePath) -> Any:
+    """The value at ``path``; _MISSING where the template would stop (StrictUndefined)."""
+    if len(path) == 1:
+        return context.get(str(path[0]), _MISSING)
+    try:
+        return context[str(path[0])][path[1]]
+    except (KeyError, IndexError, TypeError):
+        return _MISSING
+
+
+def _with_values(context: dict[str, Any], paths: list[ValuePath], values: list[str]) -> dict[str, Any]:
     copy = dict(context)
     copy["recipient"] = dict(context["recipient"])
     copy["greetings"] = list(context["greetings"])
@@ -154,6 +173,26 @@ def _escape_attribute(value: str) -> str:
     return value.replace("&", "&amp;").replace('"', "&quot;").replace("\xa0", "&nbsp;")
 
 
+def canonical_chunks(chunks: Sequence[str]) -> tuple[bytes, ...]:
+    """A body's chunks in canonical MIME form, as ``message`` makes a whole body: UTF-8, CRLF
+    line ends, one final CRLF. The values that go between them hold no line breaks (they are
+    plain), so each chunk converts on its own and only the last one's end is trimmed."""
+    out = [chunk.encode("utf-8").replace(b"\r\n", b"\n") for chunk in chunks]
+    out[-1] = out[-1].rstrip(b"\n") + b"\n"
+    return tuple(chunk.replace(b"\n", b"\r\n") for chunk in out)
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """A recipient's HTML and text, as strings and as canonical MIME bodies in pieces: chunk,
+    value, chunk, …, chunk, the chunks (even places) shared by every recipient of the stencil."""
+
+    html: str
+    text: str
+    html_body: tuple[bytes, ...]
+    text_body: tuple[bytes, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Stencil:
     """One variant's HTML and text cut at the marks: chunk, slot, chunk, slot, …, chunk."""
@@ -162,6 +201,8 @@ class Stencil:
     html_slots: tuple[tuple[int, bool], ...]  # (value index, inside a tag)
     text: tuple[str, ...]
     text_slots: tuple[int, ...]
+    html_bytes: tuple[bytes, ...]  # the chunks in canonical MIME form (canonical_chunks)
+    text_bytes: tuple[bytes, ...]
 
     @classmethod
     def cut(cls, html: str, text: str) -> Stencil:
@@ -173,24 +214,33 @@ class Stencil:
             start = match.end()
         html_chunks.append(html[start:])
         pieces = _MARK.split(text)  # text, index, text, index, …, text
+        text_chunks = pieces[0::2]
         return cls(
             html=tuple(html_chunks),
             html_slots=tuple(html_slots),
-            text=tuple(pieces[0::2]),
+            text=tuple(text_chunks),
             text_slots=tuple(int(n) for n in pieces[1::2]),
+            html_bytes=canonical_chunks(html_chunks),
+            text_bytes=canonical_chunks(text_chunks),
         )
 
-    def fill(self, values: list[str]) -> tuple[str, str]:
+    def fill(self, values: list[str]) -> Filled:
         html = [self.html[0]]
-        for (index, in_tag), chunk in zip(self.html_slots, self.html[1:], strict=True):
+        html_body = [self.html_bytes[0]]
+        for (index, in_tag), chunk, data in zip(
+            self.html_slots, self.html[1:], self.html_bytes[1:], strict=True
+        ):
             value = values[index]
-            html.append(_escape_attribute(value) if in_tag else _escape_text(value))
-            html.append(chunk)
+            value = _escape_attribute(value) if in_tag else _escape_text(value)
+            html += (value, chunk)
+            html_body += (value.encode("utf-8"), data)
         text = [self.text[0]]
-        for index, chunk in zip(self.text_slots, self.text[1:], strict=True):
-            text.append(values[index])
-            text.append(chunk)
-        return "".join(html), "".join(text)
+        text_body = [self.text_bytes[0]]
+        for index, chunk, data in zip(self.text_slots, self.text[1:], self.text_bytes[1:], strict=True):
+            value = values[index]
+            text += (value, chunk)
+            text_body += (value.encode("utf-8"), data)
+        return Filled("".join(html), "".join(text), tuple(html_body), tuple(text_body))
 
 
 class Stencils:
@@ -204,14 +254,16 @@ class Stencils:
         return sum(1 for s in self._made.values() if s is not None)
 
     def fill(
-        self, template: str, languages: tuple[str, ...], context: dict[str, Any]
-    ) -> tuple[str, str] | None:
-        """(html, text) for ``context`` from its variant's stencil; None where the full render
-        must be used (a value that is not plain, a variant that does not stencil)."""
+        self, template: str, languages: tuple[str, ...], context: dict[str, Any], used: tuple[ValuePath, ...]
+    ) -> Filled | None:
+        """``context`` rendered from its variant's stencil; None where the full render must be
+        used (a value that is not plain, a variant that does not stencil). ``used`` are the
+        recipient values the template uses (:func:`stencil_safe`): only they make variants."""
         shape: list[object] = [template, languages]
-        paths: list[Path] = []
+        paths: list[ValuePath] = []
         values: list[str] = []
-        for path, value in _leaves(context):
+        for path in used:
+            value = _value(context, path)
             if isinstance(value, str) and value:
                 if _UNPLAIN.search(value):
                     return None
@@ -229,7 +281,7 @@ class Stencils:
             stencil = self._made[key] = self._make(template, context, paths)
         return None if stencil is None else stencil.fill(values)
 
-    def _make(self, template: str, context: dict[str, Any], paths: list[Path]) -> Stencil | None:
+    def _make(self, template: str, context: dict[str, Any], paths: list[ValuePath]) -> Stencil | None:
         marks = [f"\ue000{index}\ue001" for index in range(len(paths))]
         probe = [f"P{index}&<>\"'\xa0ж" for index in range(len(paths))]
         try:
@@ -237,4 +289,5 @@ class Stencils:
             expected = self._full(template, _with_values(context, paths, probe))
         except Exception:
             return None
-        return stencil if stencil.fill(probe) == expected else None
+        filled = stencil.fill(probe)
+        return stencil if (filled.html, filled.text) == expected else None

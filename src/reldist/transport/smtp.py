@@ -52,6 +52,7 @@ from aiosmtplib import (
 from ..errors import ConfigError, TransportError
 from .base import Envelope, Outcome, Outgoing
 from .secrets import Credentials, Secrets
+from .session import Session
 
 __all__ = ["SmtpConnection", "SmtpSettings", "SmtpTransport"]
 
@@ -63,6 +64,7 @@ AuthMethod = Literal["auto", "plain", "login", "xoauth2"]
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+_COMMAND_BREAKER = re.compile(rb"[\x00-\x1f\x7f]")  # CR, LF and the rest: would split a command
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,133 +381,121 @@ class SmtpConnection:
 
     def __init__(self, transport: SmtpTransport) -> None:
         self._transport = transport
-        self._smtp: aiosmtplib.SMTP | None = None
+        self._session: Session | None = None
         self._messages = 0  # transactions started on the current session
         self._needs_rset = False
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        state = "open" if self._smtp is not None and self._smtp.is_connected else "closed"
+        state = "open" if self._session is not None and self._session.is_connected else "closed"
         return f"<SmtpConnection {self._transport.address} {state}, {self._messages} messages>"
 
     async def _open(self) -> None:
-        self._smtp = await self._transport._open()
+        smtp = await self._transport._open()
+        transport = smtp.transport
+        if not isinstance(transport, asyncio.WriteTransport):  # pragma: no cover - just connected
+            _hang_up(smtp)
+            raise self._transport._error("the connection closed as it was set up")
+        # aiosmtplib has connected, encrypted, greeted and logged in; the session's own reader
+        # takes over the connection for the transactions (it reads pipelined replies).
+        self._session = Session(
+            transport, set(smtp.esmtp_extensions), timeout=self._transport.settings.timeout
+        )
         self._messages = 0
         self._needs_rset = False
 
     async def _quit(self) -> None:
-        smtp, self._smtp = self._smtp, None
-        if smtp is None:
-            return
-        transport = smtp.transport
-        try:
-            if smtp.is_connected:
-                await smtp.quit(timeout=min(self._transport.settings.timeout, 5.0))
-        except (SMTPException, OSError):
-            pass
-        finally:
-            _hang_up(smtp, transport)
+        session, self._session = self._session, None
+        if session is not None:
+            await session.quit(timeout=min(self._transport.settings.timeout, 5.0))
 
-    async def _ready(self) -> aiosmtplib.SMTP:
+    async def _ready(self) -> Session:
         """A session able to take the next message; raises TransportError if none can be had."""
-        smtp = self._smtp
+        session = self._session
         limit = self._transport.settings.messages_per_connection
-        if smtp is not None and smtp.is_connected and self._messages >= limit:
+        if session is not None and session.is_connected and self._messages >= limit:
             log.debug("reconnecting after %d messages", self._messages)
             await self._quit()
-            smtp = None
-        if smtp is not None and smtp.is_connected and self._needs_rset:
+            session = None
+        if session is not None and session.is_connected and self._needs_rset:
             try:
-                await smtp.rset()
-                self._needs_rset = False
+                reply = await session.command(b"RSET\r\n")
             except (SMTPException, OSError):
+                reply = None
+            if reply is not None and reply.code == 250:
+                self._needs_rset = False
+            else:
                 await self._quit()
-                smtp = None
-        if smtp is None or not smtp.is_connected:
-            if smtp is not None:
-                _hang_up(smtp)
-            self._smtp = None
+                session = None
+        if session is None or not session.is_connected:
+            if session is not None:
+                session.abort()
+            self._session = None
             await self._open()
-            smtp = self._smtp
-            assert smtp is not None
-        return smtp
+            session = self._session
+            assert session is not None
+        return session
 
     async def send(self, message: Outgoing) -> Outcome:
         """Send one message in one transaction and say what became of it."""
         async with self._lock:
-            smtp = await self._ready()
-            return await self._transaction(smtp, message)
+            session = await self._ready()
+            return await self._transaction(session, message)
 
     async def close(self) -> None:
         """QUIT politely (errors ignored) and close the socket."""
         async with self._lock:
             await self._quit()
 
-    async def _transaction(self, smtp: aiosmtplib.SMTP, message: Outgoing) -> Outcome:
+    async def _transaction(self, session: Session, message: Outgoing) -> Outcome:
         envelope: Envelope = message.envelope
         sender, sender_utf8 = _address_for_smtp(envelope.sender)
         recipient, recipient_utf8 = _address_for_smtp(envelope.recipient)
         utf8 = envelope.needs_smtputf8 or sender_utf8 or recipient_utf8
-        if utf8 and not smtp.supports_extension("smtputf8"):
+        if utf8 and not session.supports("smtputf8"):
             needy = envelope.sender if sender_utf8 and not recipient_utf8 else envelope.recipient
             text = f"{self._transport.address} does not support SMTPUTF8, which {needy} needs"
             return Outcome("failed", None, text)
         body = message.data if message.canonical else _crlf(message.data)
-        options: list[str] = []
-        if smtp.supports_extension("size"):
-            options.append(f"SIZE={len(body)}")
+        options = ""
+        if session.supports("size"):
+            options += f" SIZE={len(body)}"
         if utf8:
-            options.append("SMTPUTF8")
-        if not message.data.isascii() and smtp.supports_extension("8bitmime"):
-            options.append("BODY=8BITMIME")
-        encoding = "utf-8" if utf8 else "ascii"
+            options += " SMTPUTF8"
+        if not message.data.isascii() and session.supports("8bitmime"):
+            options += " BODY=8BITMIME"
+        try:
+            encoding = "utf-8" if utf8 else "ascii"
+            mail = f"MAIL FROM:<{sender}>{options}\r\n".encode(encoding)
+            rcpt = f"RCPT TO:<{recipient}>\r\n".encode(encoding)
+        except UnicodeEncodeError as exc:  # pragma: no cover - _address_for_smtp asked for SMTPUTF8
+            return Outcome("failed", None, f"cannot write the address on a command line: {exc}")
+        if _COMMAND_BREAKER.search(mail[:-2]) or _COMMAND_BREAKER.search(rcpt[:-2]):
+            return Outcome("failed", None, "an address with control characters cannot go on a command line")
 
         self._messages += 1
-        body_sent = False
-        transport = smtp.transport
         try:
-            # MAIL and RCPT by hand: smtp.mail() and rcpt() parse each address again (~20 us).
-            reply = await smtp.execute_command(
-                b"MAIL", f"FROM:<{sender}>".encode(encoding), *(o.encode("ascii") for o in options)
+            reply = await session.transaction(
+                mail, rcpt, body + b".\r\n" if message.canonical else _dot_stuffed(body)
             )
-            if reply.code != 250:
-                raise SMTPResponseException(reply.code, reply.message)
-            self._needs_rset = True
-            reply = await smtp.execute_command(b"RCPT", f"TO:<{recipient}>".encode(encoding))
-            if reply.code not in (250, 251):
-                raise SMTPResponseException(reply.code, reply.message)
-            reply = await smtp.execute_command(b"DATA")
-            if reply.code != 354:
-                raise SMTPResponseException(reply.code, reply.message)
-            # aiosmtplib's data() cannot say whether a drop came before or after the final
-            # "."; writing the body ourselves tells "deferred" from "unknown".
-            protocol = smtp.protocol
-            if protocol is None:
-                raise SMTPServerDisconnected("Connection lost")
-            protocol.write(body + b".\r\n" if message.canonical else _dot_stuffed(body))
-            body_sent = True
-            reply = await protocol.read_response(timeout=self._transport.settings.timeout)
         except SMTPResponseException as exc:
-            return self._refused(smtp, transport, exc.code, exc.message, after_body=body_sent)
+            self._needs_rset = session.open
+            return self._refused(session, exc.code, exc.message, after_body=session.body_sent)
         except (SMTPServerDisconnected, SMTPTimeoutError, OSError) as exc:
-            _hang_up(smtp, transport)
-            return self._lost(exc, after_body=body_sent)
-        except ValueError as exc:  # an address aiosmtplib will not put on a command line
-            return Outcome("failed", None, self._transport._secrets.scrub(str(exc)))
+            session.abort()
+            return self._lost(exc, after_body=session.body_sent)
         except asyncio.CancelledError:
             # Mid-command: a late reply could be taken for the next command's, so this session
             # cannot carry another message.
-            _hang_up(smtp, transport)
+            session.abort()
             raise
-        self._needs_rset = False
         if 200 <= reply.code < 300:
-            return Outcome("sent", reply.code, self._transport._secrets.scrub(reply.message))
-        return self._refused(smtp, transport, reply.code, reply.message, after_body=True)
+            return Outcome("sent", reply.code, self._transport._secrets.scrub(reply.text))
+        return self._refused(session, reply.code, reply.text, after_body=True)
 
     def _refused(
         self,
-        smtp: aiosmtplib.SMTP,
-        transport: asyncio.BaseTransport | None,
+        session: Session,
         code: int,
         text: str,
         *,
@@ -517,7 +507,7 @@ class SmtpConnection:
         if code == 421 or not 400 <= code < 600:
             # 421: the server is closing the channel. A reply that is no SMTP code leaves the
             # session out of step; neither can carry another message.
-            _hang_up(smtp, transport)
+            session.abort()
         if 400 <= code < 500:
             return Outcome("deferred", code, text)
         if 500 <= code < 600:
