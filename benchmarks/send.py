@@ -83,7 +83,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
 class Sink:
     """A running sink process; ``stop()`` returns what it counted."""
 
-    def __init__(self, kind: str, delay: float = 0.0) -> None:
+    def __init__(self, kind: str, delay: float = 0.0, pipelining: bool = False) -> None:
         self.kind = kind
         OUT.mkdir(exist_ok=True)
         if kind == "smtp-sink":
@@ -103,6 +103,8 @@ class Sink:
         else:
             self.stats_path = OUT / f".delaysink-{os.getpid()}.json"
             argv = [sys.executable, str(HERE / "delaysink.py"), "--port", "0", "--delay", str(delay)]
+            if pipelining:
+                argv.append("--pipelining")
             argv += ["--stats", str(self.stats_path)]
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
             assert self.proc.stdout is not None
@@ -165,9 +167,10 @@ def run_reldist(
     delay: float,
     extra: str,
     spy: str | None = None,
+    pipelining: bool = False,
 ) -> dict[str, object]:
     fresh(root)
-    server = Sink(sink, delay)
+    server = Sink(sink, delay, pipelining)
     try:
         enable_smtp(root, server.port, connections, extra=extra)
         if mode == "cli":
@@ -195,7 +198,9 @@ def run_reldist(
     return {
         "tool": "reldist",
         "mode": mode,
-        "sink": sink if sink == "smtp-sink" else f"delay {delay * 1000:g} ms",
+        "sink": sink
+        if sink == "smtp-sink"
+        else f"delay {delay * 1000:g} ms" + (", PIPELINING" if pipelining else ""),
         "n": n,
         "connections": connections,
         "wall": run.wall,
@@ -483,6 +488,7 @@ def main() -> None:
     parser.add_argument("--connections", help="comma-separated [smtp] connections values")
     parser.add_argument("--mode", default="cli", help="cli, inproc or cli,inproc")
     parser.add_argument("--delay", type=float, default=0.020, help="delaysink: seconds before each reply")
+    parser.add_argument("--pipelining", action="store_true", help="delaysink: announce PIPELINING")
     parser.add_argument(
         "--smtp-extra", default="", help="more [smtp] lines, e.g. 'messages_per_connection = 1000'"
     )
@@ -527,7 +533,9 @@ def main() -> None:
             result = run_mailmerge(root, n, args.mailmerge)
         else:
             sink = "smtp-sink" if what == "sink" else "delay"
-            result = run_reldist(root, n, c, sink, mode, args.delay, args.smtp_extra, args.py_spy)
+            result = run_reldist(
+                root, n, c, sink, mode, args.delay, args.smtp_extra, args.py_spy, args.pipelining
+            )
         results.append(result)
         print(
             f"{result['tool']} {mode} {result['sink']} N={n} conn={result['connections']}: "

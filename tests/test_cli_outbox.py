@@ -129,19 +129,25 @@ def test_bad_rows_are_reported_with_file_and_line_and_the_rest_go(office: Path) 
     assert [s for s, _ in skipped] == ["contacts/regional.csv:3", "contacts/regional.csv:5"]
 
 
-def test_template_error_stops_before_anything_is_sent(office: Path) -> None:
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "{{ recipient.nosuchcolumn }}",
+        # only for the Kazakh readers, who come after others in the list: the preflight (which
+        # plans in the same pass with --yes) has planned rows by then, and must leave none
+        "{% if recipient.lang == 'kk' %}{{ recipient.nosuchcolumn }}{% endif %}",
+    ],
+)
+def test_template_error_stops_before_anything_is_sent(office: Path, broken: str) -> None:
     html = office / "templates" / "release.html.j2"
-    html.write_text(
-        html.read_text(encoding="utf-8").replace("{{ s.title }}", "{{ recipient.nosuchcolumn }}"),
-        encoding="utf-8",
-    )
+    html.write_text(html.read_text(encoding="utf-8").replace("{{ s.title }}", broken), encoding="utf-8")
     code, out = run("send", RELEASE, "--yes")
     assert code == 1
     assert "templates/release.html.j2:" in out and "nosuchcolumn" in out
     assert not list((office / "outbox").rglob("*.eml"))
     if (office / "reldist.db").exists():
         db = sqlite3.connect(office / "reldist.db")
-        assert db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0
 
 
 def test_template_syntax_error_names_line(office: Path) -> None:

@@ -415,8 +415,12 @@ def _take(
             entry.folder, workspace=workspace.root, default_languages=workspace.config.languages
         )
         job = Job(workspace, release, ledger=ledger, now=when)
-        report = Preflight(release)
-        queued = [e.address_key for e in job.planner.entries(report, build=True) if e.status == "queued"]
+        planned = None
+        if dry_run or ledger is None:
+            report = Preflight(release)
+            queued = [e.address_key for e in job.planner.entries(report, build=True) if e.status == "queued"]
+        else:  # one pass over the lists: preflight and plan (nothing is planned if it fails)
+            report, planned = job.preflight_and_plan(ledger)
     except ReldistError as exc:
         run.action, run.exit_code = "broken", 1
         run.problems.append(f"{rid}: not sent: {exc}")
@@ -450,7 +454,7 @@ def _take(
             more += 1
 
     try:
-        sent = send_release(job, ledger, sleep=sleep, clock=clock, on_result=note)
+        sent = send_release(job, ledger, sleep=sleep, clock=clock, on_result=note, planned=planned)
     except ReldistError as exc:
         run.action, run.exit_code = "broken", 1
         run.problems.append(f"{rid}: stopped: {exc}")
