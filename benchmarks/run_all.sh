@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark of benchmarks/README.md, one after another (~25 minutes on the 2-core machine).
+# Every benchmark of benchmarks/README.md, one after another (~20 minutes on the 2-core machine).
 # Needs: the project's venv active (reldist installed), /usr/sbin/smtp-sink (Debian package
 # postfix) and, for the comparison, mailmerge in its own venv at /tmp/mm-venv.
 #
@@ -29,5 +29,5 @@ run render-job python benchmarks/render.py --path job --sizes 1000,10000,50000 -
 run send-sink python benchmarks/send.py sink --sizes 10000,100000 --connections 4 --mode cli,inproc
 run send-sink-conn python benchmarks/send.py sink --sizes 10000 --connections 1,2,4,8 --tag conn
 run send-delay python benchmarks/send.py delay --sizes 2000 --connections 1,2,4,8
+run send-delay-pipelining python benchmarks/send.py delay --sizes 2000 --connections 1,2,4,8 --pipelining --tag pipelining
 run send-mailmerge python benchmarks/send.py mailmerge --sizes 10000
-run whatif python benchmarks/whatif.py --n 10000 --connections 4
