@@ -17,6 +17,10 @@ from click.testing import CliRunner
 
 from helpers import RELEASE_ID, parse, parts, set_lists, write_contacts
 from reldist.cli import main
+from reldist.ledger import Ledger
+from reldist.release import load_release
+from reldist.send import RESUME, UNKNOWN, Job, send_release
+from reldist.workspace import open_workspace
 
 RELEASE = f"releases/{RELEASE_ID}"
 
@@ -333,3 +337,33 @@ def test_where_matches_one_of_the_tags(office: Path) -> None:
     code, out = run("check", RELEASE, "--where", "tags=national", "--where", "lang=en")
     assert code == 0
     assert "1 recipients ready (en first 1" in out  # laura.d@example.org
+
+
+@pytest.mark.parametrize("one_pass", [True, False], ids=["send --yes (one pass)", "preflight, then send"])
+def test_a_recipient_suppressed_after_a_killed_run_is_suppressed_not_resent(
+    office: Path, one_pass: bool
+) -> None:
+    """A row a dead run left 'sending', whose address was then suppressed, ends 'suppressed':
+    the rows are recovered to 'unknown' before the new plan sees them (found in review)."""
+    assert run("send", RELEASE, "--yes")[0] == 0
+    db = sqlite3.connect(office / "reldist.db")
+    address = db.execute("SELECT address FROM deliveries WHERE status = 'sent' ORDER BY id").fetchone()[0]
+    db.execute("UPDATE deliveries SET status = 'sending' WHERE address = ?", (address,))
+    db.commit()
+    assert run("suppress", address, "--reason", "asked by phone")[0] == 0
+    before = len(list((office / "outbox").rglob("*.eml")))
+    if one_pass:
+        code, out = run("send", RELEASE, "--yes", "--resend-unknown")
+        assert code == 0, out
+    else:  # what an interactive send does around its question (no terminal here to ask on)
+        ws = open_workspace(start=office)
+        with Ledger.open(office / "reldist.db") as ledger:
+            job = Job(ws, load_release(office / RELEASE, workspace=office), ledger=ledger)
+            job.preflight()
+            result = send_release(job, ledger, statuses=(*RESUME, *UNKNOWN))
+            assert result.recovered_unknown == 1
+    status, reason = db.execute(
+        "SELECT status, reason FROM deliveries WHERE address = ?", (address,)
+    ).fetchone()
+    assert status == "suppressed" and "asked by phone" in reason
+    assert len(list((office / "outbox").rglob("*.eml"))) == before  # nobody got a second copy

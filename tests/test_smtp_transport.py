@@ -640,13 +640,16 @@ class WireServer:
     """An SMTP server written at the socket level, for what aiosmtpd cannot be made to do:
     answer pipelined commands in one segment or a byte at a time, send multi-line replies, or
     accept DATA after refusing the only recipient. ``script`` maps a command verb to its reply
-    bytes; every chunk the server reads is kept in ``chunks``."""
+    bytes (the last one repeats; ``b""`` is silence, ``HANG_UP`` closes the connection after the
+    replies before it); every chunk the server reads is kept in ``chunks``, and every new
+    connection counts in ``connections``."""
 
     def __init__(self, script: dict[str, list[bytes]], *, drip: bool = False) -> None:
         self.script = script
         self.drip = drip
         self.chunks: list[bytes] = []
         self.bodies: list[bytes] = []
+        self.connections = 0
 
     async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         if self.drip:  # one byte a segment
@@ -663,6 +666,7 @@ class WireServer:
         return replies.pop(0) if len(replies) > 1 else replies[0]
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         await self._send(writer, b"220 wire.test ESMTP\r\n")
         buffer = b""
         while True:
@@ -681,11 +685,19 @@ class WireServer:
                     replies += b"221 bye\r\n"
                 else:
                     replies += self._reply(verb)
+                if HANG_UP in replies:
+                    await self._send(writer, replies.partition(HANG_UP)[0])
+                    writer.close()
+                    return
                 if verb == "DATA" and replies.endswith(b"354 go on\r\n"):
                     await self._send(writer, replies)
                     replies = b""
                     while not (buffer == b".\r\n" or buffer.startswith(b".\r\n") or b"\r\n.\r\n" in buffer):
-                        buffer += await reader.read(65536)
+                        more = await reader.read(65536)
+                        if not more:  # the client gave up on this message and hung up
+                            writer.close()
+                            return
+                        buffer += more
                     if buffer.startswith(b".\r\n"):
                         body, buffer = b".\r\n", buffer[3:]
                     else:
@@ -699,11 +711,14 @@ class WireServer:
         writer.close()
 
 
-def wire_send(server: WireServer, messages: list[Outgoing]) -> list[Outcome]:
+HANG_UP = b"<hang up>"
+
+
+def wire_send(server: WireServer, messages: list[Outgoing], timeout: float = 5.0) -> list[Outcome]:
     async def main() -> list[Outcome]:
         listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
         port = listener.sockets[0].getsockname()[1]
-        settings = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5.0)
+        settings = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=timeout)
         try:
             return await send_all(SmtpTransport(settings, environ={}), messages)
         finally:
@@ -751,3 +766,57 @@ def test_data_accepted_after_the_only_recipient_was_refused_is_ended_empty() -> 
     assert outcomes == [Outcome("failed", 550, "5.1.1 no such user"), Outcome("sent", 250, "2.0.0 queued")]
     assert server.bodies[0] == b".\r\n"  # the refused recipient's message never went out
     assert b"Subject:" in server.bodies[1]
+
+
+OK = {"MAIL": [b"250 ok\r\n"], "RCPT": [b"250 ok\r\n"], "DATA": [b"354 go on\r\n"], ".": [b"250 queued\r\n"]}
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param(
+            {"MAIL": [b"421 4.3.2 shutting down\r\n", b"250 ok\r\n"], "RCPT": [b"", b"250 ok\r\n"]},
+            Outcome("deferred", 421, "4.3.2 shutting down"),
+            id="421 to MAIL, then silence",
+        ),
+        pytest.param(
+            {"MAIL": [b"250 ok\r\n" + HANG_UP, b"250 ok\r\n"]},
+            Outcome(
+                "deferred", None, "connection lost (Unexpected EOF received) before the message was sent"
+            ),
+            id="hang-up after the reply to MAIL",
+        ),
+        pytest.param(
+            {"RCPT": [b"", b"250 ok\r\n"], "DATA": [b"", b"354 go on\r\n"]},
+            Outcome("deferred", None, "no reply within 1 s before the message was sent"),
+            id="no reply to RCPT",
+        ),
+        pytest.param(
+            {"MAIL": [b"250-" + b"x" * 9000 + b"\r\n250 ok\r\n", b"250 ok\r\n"]},
+            Outcome("deferred", None, "unexpected reply before the message was sent: -1 Response too long"),
+            id="a reply line too long",
+        ),
+    ],
+)
+def test_a_pipelined_batch_answered_in_part(script: dict[str, list[bytes]], expected: Outcome) -> None:
+    """The message is deferred without waiting out the timeout where the server is going away,
+    the session is dropped, and the next message goes through on a new connection."""
+    server = WireServer({**OK, **script})
+    started = time.monotonic()
+    outcomes = wire_send(server, many(2), timeout=1.0)
+    assert outcomes == [expected, Outcome("sent", 250, "queued")]
+    assert server.connections == 2
+    assert len(server.bodies) == 1
+    if expected.code == 421:
+        assert time.monotonic() - started < 0.9  # did not wait for RCPT's and DATA's replies
+
+
+def test_no_reply_to_the_empty_data_drops_the_session() -> None:
+    """After a 354 to DATA with the only recipient refused, the lone dot is not answered: a late
+    answer could be taken for the next command's, so the next message gets a new connection."""
+    server = WireServer(
+        {**OK, "RCPT": [b"550 5.1.1 no such user\r\n", b"250 ok\r\n"], ".": [b"", b"250 queued\r\n"]}
+    )
+    outcomes = wire_send(server, many(2), timeout=1.0)
+    assert outcomes == [Outcome("failed", 550, "5.1.1 no such user"), Outcome("sent", 250, "queued")]
+    assert server.connections == 2

@@ -199,7 +199,8 @@ def walk(
 
 
 def html_size_as_sent(html: str) -> int:
-    """Bytes of the HTML part's body on the wire: UTF-8, CRLF, base64 in lines of 76."""
+    """Bytes of the HTML part's body on the wire: UTF-8, CRLF, base64 in lines of 76 (the
+    builder may end a line or two early where a shared chunk begins: a few bytes more)."""
     raw = len(html.replace("\r\n", "\n").encode("utf-8")) + html.replace("\r\n", "\n").count("\n")
     encoded = 4 * math.ceil(raw / 3)
     return encoded + 2 * math.ceil(encoded / 76)

@@ -155,6 +155,8 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait until one more message may start, then record its start."""
+        if not self.rates:
+            return  # no limits: nothing to wait for or remember
         async with self._lock:
             while True:
                 now = self._clock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from .errors import TemplateError, place
 from .release import Release
 from .stencil import Stencils, ValuePath, stencil_safe
 
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.DOTALL | re.IGNORECASE)
 STRING_KEYS = (
     "locale",
     "language_name",
@@ -129,7 +131,7 @@ class Renderer:
         # Per template name: the recipient values its variants are filled with (``stencil``),
         # or None when it is always rendered in full.
         self._stencil_paths: dict[str, tuple[ValuePath, ...] | None] = {} if stencils else {"": None}
-        self.stencils = Stencils(self._full)
+        self.stencils = Stencils(self._full, self._styles)
         self.template(release.template)  # the release's own template must exist and compile
 
     # -- templates -------------------------------------------------------------------------
@@ -272,6 +274,10 @@ class Renderer:
         used = None if html is None or text is None else tuple(sorted(html | text, key=str))
         self._stencil_paths[name] = used
         return used
+
+    def _styles(self, name: str, context: dict[str, Any]) -> str:
+        """The CSS of ``<style>`` elements in the HTML, before it is inlined."""
+        return "\n".join(_STYLE.findall(self.template(name)[0].render(context)))
 
     def _full(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
         """Jinja, then CSS inlining and text clean-up: the (html, text) of one context."""

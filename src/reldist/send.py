@@ -85,6 +85,14 @@ def make_transport(config: Config, release_id: str) -> Transport:
     return OutboxTransport(config.outbox_path / release_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A plan made before :func:`send_release` (:meth:`Job.preflight_and_plan`)."""
+
+    number: int
+    recovered: int  # rows a dead run had left 'sending', now 'unknown'
+
+
 class Job:
     """One release about to be sent from one workspace: renderer, builder and planner built once."""
 
@@ -128,13 +136,16 @@ class Job:
     def preflight(self) -> Preflight:
         return self.planner.preflight()
 
-    def preflight_and_plan(self, ledger: Ledger) -> tuple[Preflight, int]:
-        """The preflight and the planning in one pass over the lists (for ``send --yes``, where
-        nobody is asked in between); returns the report and the plan's number for
-        :func:`send_release`. Nothing is planned if the preflight raises."""
+    def preflight_and_plan(self, ledger: Ledger) -> tuple[Preflight, Planned]:
+        """The preflight and the planning in one pass over the lists (for ``send --yes`` and
+        ``dispatch``, where nobody is asked in between), for :func:`send_release`. Rows a dead
+        run left ``sending`` become ``unknown`` first, as :func:`send_release` does, so that the
+        plan sees them as such (a newly suppressed one becomes ``suppressed``). Nothing is
+        planned if the preflight raises."""
+        recovered = ledger.recover_interrupted(self.release.id)
         report = Preflight(self.release)
         number = ledger.plan(self.release.id, self.planner.entries(report, build=True))
-        return report, number
+        return report, Planned(number, recovered)
 
     def outgoing(self, row: Row, *, message_id: str | None = None) -> Outgoing:
         """Render and build the message of one ledger row."""
@@ -170,18 +181,21 @@ def send_release(
     on_start: Callable[[int], None] | None = None,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.time,
-    planned: int | None = None,
+    planned: Planned | None = None,
 ) -> SendResult:
     """Plan ``job``'s recipients into ``ledger`` and deliver the pending ones. Hold the lock first.
-    ``planned`` is the number of a plan made already (:meth:`Job.preflight_and_plan`)."""
+    ``planned`` is a plan made already (:meth:`Job.preflight_and_plan`)."""
     config = job.workspace.config
     release_id = job.release.id
     transport = transport or make_transport(config, release_id)
     check_transport(transport)
     result = SendResult(release_id=release_id, transport=getattr(transport, "name", "transport"))
     started = time.monotonic()
-    result.recovered_unknown = ledger.recover_interrupted(release_id)
-    number = ledger.plan(release_id, job.planner.entries()) if planned is None else planned
+    if planned is None:
+        result.recovered_unknown = ledger.recover_interrupted(release_id)  # before the plan sees them
+        number = ledger.plan(release_id, job.planner.entries())
+    else:
+        result.recovered_unknown, number = planned.recovered, planned.number
     ids = ledger.pending_ids(release_id, statuses, plan=number)
     if limit is not None:
         ids = ids[:limit]

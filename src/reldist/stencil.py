@@ -3,9 +3,11 @@
 Rendering a release through Jinja and inlining its CSS costs ~0.5 ms a recipient, nearly all of
 it the same for every recipient of a template and language order: only the greeting, the
 recipient's fields and the unsubscribe links differ. A :class:`Stencil` is the finished HTML
-(CSS inlined) and text of one *variant* — template, languages, which recipient values are empty —
-rendered with a private-use mark (U+E000 n U+E001) in place of every non-empty recipient value,
-cut at the marks. Filling it is a string join.
+(CSS inlined) and text of one *variant* — template, languages, and which of the recipient values
+the template uses are empty — rendered with a private-use mark (U+E000 n U+E001) in place of
+every non-empty one, and cut at the marks. Filling it in is a string join. The chunks are also
+kept as canonical MIME bytes (CRLF), so that ``message.Base64Blocks`` encodes each large one
+once for all recipients.
 
 A stencil is used only when that gives exactly what the full render would:
 
@@ -13,7 +15,8 @@ A stencil is used only when that gives exactly what the full render would:
   recipient data only as plain output (``{{ recipient.name }}``, ``{{ greetings[0] }}``,
   ``{{ unsubscribe_url }}``) and as a truth test (``{% if recipient.name %}``); anything else —
   a filter, a comparison, a loop over it, a macro — sends that template down the full path.
-  Empty values are rendered as they are and are part of the variant, so truth tests match.
+  Empty values are rendered as they are and are part of the variant, so truth tests match;
+  values the template does not use make no variants.
 - A value is filled in only when it is *plain*: no control or line-break characters, no
   private-use characters, no white space at either end (the text part strips line ends, and the
   HTML parser turns CR into LF). Others take the full path.
@@ -23,8 +26,8 @@ A stencil is used only when that gives exactly what the full render would:
   a full render of the same probe; if they differ (a value inside ``<style>``, say), that variant
   takes the full path.
 
-The tests prove stencil and full render equal for arbitrary values (hypothesis).
-"""
+The tests prove stencil and full render equal for arbitrary values (hypothesis), and that
+``Renderer``'s context differs between recipients only in :data:`VARYING`."""
 
 from __future__ import annotations
 
@@ -40,7 +43,9 @@ from jinja2 import meta, nodes
 VARYING = frozenset({"recipient", "greetings", "unsubscribe_url", "unsubscribe_mailto"})
 _SCALARS = ("unsubscribe_url", "unsubscribe_mailto")
 _MARK = re.compile("\ue000([0-9]+)\ue001")
-_UNPLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ue000-\uf8ff]|^\s|\s$")
+# Control and line-break characters, private-use ones (the marks), white space at either end, and
+# dashes alone (a text line "-- " is the signature separator, which the text clean-up keeps).
+_UNPLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ue000-\uf8ff]|^\s|\s$|^-+$")
 
 #: (html with CSS inlined, normalised text) of a context; raises what the template raises.
 RenderFull = Callable[[str, dict[str, Any]], tuple[str, str]]
@@ -56,12 +61,15 @@ def stencil_safe(env: jinja2.Environment, filename: str) -> frozenset[ValuePath]
     output or truth tests (see the module's doc); None when a stencil cannot follow them."""
     seen: set[str] = set()
     used: set[ValuePath] = set()
+    escaped = _autoescaped(env, filename)
     todo = [filename]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
+        if _autoescaped(env, name) != escaped:  # an .html.j2 including a plain .j2 part, say
+            return None
         try:
             assert env.loader is not None
             source = env.loader.get_source(env, name)[0]
@@ -74,10 +82,16 @@ def stencil_safe(env: jinja2.Environment, filename: str) -> frozenset[ValuePath]
             todo.append(ref)
         if not _safe(tree):
             return None
+        if any(_direct(node) and hasattr(dict, node.attr) for node in tree.find_all(nodes.Getattr)):
+            return None  # recipient.items is the dict's method to Jinja, not a column named "items"
         used.update(
             _path(node) for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)) if _direct(node)
         )
     return frozenset(used)
+
+
+def _autoescaped(env: jinja2.Environment, name: str) -> bool:
+    return bool(env.autoescape(name) if callable(env.autoescape) else env.autoescape)
 
 
 def _path(expr: nodes.Node) -> ValuePath:
@@ -105,8 +119,29 @@ def _direct(expr: nodes.Node) -> bool:
     return False
 
 
+#: Names through which a block's output (which may hold recipient data) reaches an expression.
+_BLOCK_CALLS = frozenset({"self", "super", "caller"})
+
+
+def _block_output(expr: nodes.Node) -> bool:
+    """``super()``, ``caller()`` or ``self.name()`` written out as it is."""
+    if not isinstance(expr, nodes.Call) or expr.args or expr.kwargs or expr.dyn_args or expr.dyn_kwargs:
+        return False
+    target = expr.node
+    if isinstance(target, nodes.Name):
+        return target.name in ("super", "caller")
+    return (
+        isinstance(target, nodes.Getattr)
+        and isinstance(target.node, nodes.Name)
+        and target.node.name == "self"
+    )
+
+
 def _mentions(node: nodes.Node) -> bool:
-    return any(name.name in VARYING for name in node.find_all(nodes.Name))
+    """Recipient data, a block's output or another template's output anywhere inside."""
+    if any(name.name in VARYING | _BLOCK_CALLS for name in node.find_all(nodes.Name)):
+        return True
+    return any(True for _ in node.find_all((nodes.Block, nodes.Include)))
 
 
 def _truth(test: nodes.Node) -> bool:
@@ -124,7 +159,7 @@ def _truth(test: nodes.Node) -> bool:
 
 def _safe(node: nodes.Node) -> bool:
     if isinstance(node, nodes.Output):
-        return all(_direct(child) or _safe(child) for child in node.nodes)
+        return all(_direct(child) or _block_output(child) or _safe(child) for child in node.nodes)
     if isinstance(node, nodes.If):
         branches: list[nodes.Node] = [*node.body, *node.elif_, *node.else_]
         return _truth(node.test) and all(_safe(child) for child in branches)
@@ -132,8 +167,8 @@ def _safe(node: nodes.Node) -> bool:
         return not _mentions(node)  # its output may be transformed before it is written
     if isinstance(node, (nodes.EvalContextModifier, nodes.ScopedEvalContextModifier)):
         return not _mentions(node)  # {% autoescape %}: escaping differs inside
-    if isinstance(node, nodes.Name) and node.name in VARYING:
-        return False
+    if isinstance(node, nodes.Name) and node.name in VARYING | _BLOCK_CALLS:
+        return False  # recipient data, or a block's output, in an expression
     return all(_safe(child) for child in node.iter_child_nodes())
 
 
@@ -244,10 +279,12 @@ class Stencil:
 
 
 class Stencils:
-    """The stencils of one renderer, made on first use of each variant."""
+    """The stencils of one renderer, made on first use of each variant. ``full`` renders a
+    context the slow way; ``styles`` gives the CSS its HTML template wrote (before inlining)."""
 
-    def __init__(self, full: RenderFull) -> None:
+    def __init__(self, full: RenderFull, styles: Callable[[str, dict[str, Any]], str]) -> None:
         self._full = full
+        self._styles = styles
         self._made: dict[tuple[object, ...], Stencil | None] = {}
 
     def __len__(self) -> int:
@@ -283,11 +320,41 @@ class Stencils:
 
     def _make(self, template: str, context: dict[str, Any], paths: list[ValuePath]) -> Stencil | None:
         marks = [f"\ue000{index}\ue001" for index in range(len(paths))]
-        probe = [f"P{index}&<>\"'\xa0ж" for index in range(len(paths))]
+        # Probes hold what changes parsing or escaping: & < > " ' = a space, a no-break space.
+        probe = [f"P{index} &<>\"'=\xa0ж" for index in range(len(paths))]
         try:
-            stencil = Stencil.cut(*self._full(template, _with_values(context, paths, marks)))
+            marked = _with_values(context, paths, marks)
+            stencil = Stencil.cut(*self._full(template, marked))
             expected = self._full(template, _with_values(context, paths, probe))
+            styles = self._styles(template, marked)
         except Exception:
+            return None
+        if any("\ue000" in part for part in expected):
+            return None  # the template or release itself holds the private-use mark character
+        if not _attributes_unstyled(stencil, styles):
             return None
         filled = stencil.fill(probe)
         return stencil if (filled.html, filled.text) == expected else None
+
+
+#: Attributes CSS selects on by value (.class, #id, :lang(), :dir()), or whose value is CSS.
+_STYLED_ATTRIBUTES = frozenset({"class", "id", "style", "lang", "xml:lang", "dir"})
+_ATTRIBUTE_START = re.compile(r"""([^\s"'=<>/`]+)\s*=\s*"[^"]*$""")
+
+
+def _attributes_unstyled(stencil: Stencil, styles: str) -> bool:
+    """Whether no recipient value sits where the CSS inliner would match it with a selector:
+    the inliner saw the marks, not the values, so ``.vip`` or ``a[href^="mailto"]`` would
+    have matched differently. A value in an unquoted attribute is refused too."""
+    attribute_selectors = "[" in styles
+    html = "".join(stencil.html[: len(stencil.html_slots)])  # up to the last slot
+    offset = 0
+    for chunk, (_, in_tag) in zip(stencil.html, stencil.html_slots, strict=False):
+        offset += len(chunk)
+        if not in_tag:
+            continue
+        start = html.rfind("<", 0, offset)
+        match = _ATTRIBUTE_START.search(html, start, offset)
+        if match is None or attribute_selectors or match.group(1).lower() in _STYLED_ATTRIBUTES:
+            return False
+    return True

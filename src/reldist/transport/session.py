@@ -17,7 +17,6 @@ says whether the message had gone out when that happened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import NamedTuple
 
@@ -63,8 +62,12 @@ class _Reader(asyncio.Protocol):
             self.replies.append(Reply(-1, f"Malformed SMTP response line: {text}"))
             self._lines = []
             return
+        if len(line) > MAX_LINE:  # as aiosmtplib: no SMTP server writes such a line
+            self.replies.append(Reply(-1, "Response too long"))
+            self._lines = []
+            return
         self._lines.append(line[4:].strip(b" \t\r\n").decode("utf-8", "surrogateescape"))
-        if line[3:4] != b"-" or len(line) > MAX_LINE:
+        if line[3:4] != b"-":
             self.replies.append(Reply(code, "\n".join(self._lines)))
             self._lines = []
 
@@ -134,19 +137,22 @@ class Session:
         self.transport.write(data)
 
     async def _read(self, count: int, timeout: float | None = None) -> list[Reply]:
-        """The next ``count`` replies; :class:`Lost` (with those that did come) if they do not."""
+        """The next ``count`` replies; :class:`Lost` (with those that did come) if they do not.
+        A 421 ends the batch early: the server is closing and will answer nothing after it."""
         reader = self._reader
         try:
             async with asyncio.timeout(self.timeout if timeout is None else timeout):
                 while len(reader.replies) < count and reader.lost is None:
+                    if any(reply.code == 421 for reply in reader.replies):
+                        break
                     await reader.wait()
         except TimeoutError:
             got = [reader.replies.popleft() for _ in range(len(reader.replies))]
             raise Lost(got, SMTPReadTimeoutError("Timed out waiting for server response")) from None
         got = [reader.replies.popleft() for _ in range(min(count, len(reader.replies)))]
         if len(got) < count:
-            assert reader.lost is not None
-            raise Lost(got, SMTPServerDisconnected(str(reader.lost)))
+            reason = str(reader.lost) if reader.lost is not None else "the server is closing the connection"
+            raise Lost(got, SMTPServerDisconnected(reason))
         return got
 
     async def command(self, line: bytes, timeout: float | None = None) -> Reply:
@@ -202,9 +208,11 @@ class Session:
         return reply
 
     async def _close_empty_data(self) -> None:
-        with contextlib.suppress(SMTPServerDisconnected, SMTPReadTimeoutError):
+        try:
             await self.command(b".\r\n")
             self.open = False
+        except (SMTPServerDisconnected, SMTPReadTimeoutError):
+            self.abort()  # a late reply to "." would be taken for the next command's
 
     async def quit(self, timeout: float) -> None:
         """QUIT, wait briefly for its reply, and close; errors are ignored."""
