@@ -627,7 +627,22 @@ _WORDS = st.builds(
 )
 
 
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# A file that is valid UTF-8 is read as UTF-8: a very short cp1251 text can be so by chance
+# ("Вё" is C2 B8, which is "¸" in UTF-8), and no reader can tell; such names are left out here.
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.lists(_WORDS, min_size=1, max_size=4).map(" ".join), delimiter=st.sampled_from(",;\t"))
+@given(
+    name=st.lists(_WORDS, min_size=1, max_size=4)
+    .map(" ".join)
+    .filter(lambda n: not _valid_utf8(f"someone@example.org,{n}".encode("cp1251"))),
+    delimiter=st.sampled_from(",;\t"),
+)
 def test_russian_names_round_trip_through_cp1251(name: str, delimiter: str) -> None:
     assert _roundtrip(name, "cp1251", delimiter) == name

@@ -289,6 +289,7 @@ def test_base64_blocks_decode_to_the_body_in_whole_groups_on_short_lines(
     for body in [*bodies, *bodies]:  # the second round reuses the blocks
         encoded = blocks.encode(body)
         assert binascii.a2b_base64(encoded) == b"".join(body)
+        assert blocks.size(body) == len(encoded)
         if not encoded:
             assert not b"".join(body)
             continue
