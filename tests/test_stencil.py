@@ -351,3 +351,21 @@ def test_a_column_named_like_a_dict_method_is_not_stencilled(office: Path) -> No
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder))
     assert stencil_safe(env, "items.html.j2") is None
     assert stencil_safe(env, "subscript.html.j2") == {("recipient", "items")}
+
+
+def test_stencils_stop_at_their_limit_and_the_rest_render_in_full(office: Path) -> None:
+    fast, full = renderers(office)
+    fast.stencils.limit = 2
+    people = [
+        contact(f"p{n}@example.org", "Анна", fields={"outlet": outlet, "beat": beat, "region": "Astana"})
+        for n, (outlet, beat) in enumerate([("", ""), ("X", ""), ("", "Y"), ("X", "Y")])
+    ]
+    for who in people:
+        same(fast, full, who, template="custom")
+    assert len(fast.stencils) == 2
+    assert [fast.render(who, template="custom").bodies is not None for who in people] == [
+        True,
+        True,
+        False,
+        False,
+    ]

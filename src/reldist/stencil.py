@@ -282,6 +282,12 @@ class Stencils:
     """The stencils of one renderer, made on first use of each variant. ``full`` renders a
     context the slow way; ``styles`` gives the CSS its HTML template wrote (before inlining)."""
 
+    #: At most this many variants get a stencil (~170 KB each for the example release, with the
+    #: message builder's base64 blocks: ~11 MB at most); the rest are rendered in full. A variant
+    #: is template × language order × which of the values the template uses are empty, so a
+    #: template testing many optional columns can have many.
+    limit = 64
+
     def __init__(self, full: RenderFull, styles: Callable[[str, dict[str, Any]], str]) -> None:
         self._full = full
         self._styles = styles
@@ -315,6 +321,8 @@ class Stencils:
         try:
             stencil = self._made[key]
         except KeyError:
+            if len(self._made) >= self.limit:
+                return None  # memory stays bounded however many empty/filled patterns a list has
             stencil = self._made[key] = self._make(template, context, paths)
         return None if stencil is None else stencil.fill(values)
 
