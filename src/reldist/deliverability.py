@@ -21,7 +21,6 @@ refer to); it sends nothing and writes nothing. Errors that stop a run (a broken
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from .config import format_size
 from .contacts import Contact
 from .errors import place
 from .ledger import PlanEntry
+from .message import base64_size
 from .plan import Preflight, contact_from_json
 from .references import HtmlRefs, line_of, recipient_variables, referenced_templates, target_kind
 from .render import Rendered, format_when
@@ -202,8 +202,7 @@ def html_size_as_sent(html: str) -> int:
     """Bytes of the HTML part's body on the wire: UTF-8, CRLF, base64 in lines of 76 (the
     builder may end a line or two early where a shared chunk begins: a few bytes more)."""
     raw = len(html.replace("\r\n", "\n").encode("utf-8")) + html.replace("\r\n", "\n").count("\n")
-    encoded = 4 * math.ceil(raw / 3)
-    return encoded + 2 * math.ceil(encoded / 76)
+    return base64_size(raw)
 
 
 def check_release(job: Job, *, now: dt.datetime | None = None) -> CheckResult:

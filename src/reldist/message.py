@@ -177,13 +177,13 @@ class Base64Blocks:
                 continue
             borrow = -pending % 3
             used = (len(piece) - borrow) // 3 * 3
-            total += _b64_size(pending + borrow) + _b64_size(used)
+            total += base64_size(pending + borrow) + base64_size(used)
             pending = len(piece) - borrow - used
-        return total + _b64_size(pending)
+        return total + base64_size(pending)
 
 
-def _b64_size(length: int) -> int:
-    """``len(_b64(data))`` for ``length`` bytes of data."""
+def base64_size(length: int) -> int:
+    """``len(_b64(data))`` for ``length`` bytes of data: base64 in lines of 76, CRLF each."""
     chars = 4 * ((length + 2) // 3)
     return chars + 2 * ((chars + 75) // 76)
 
@@ -275,7 +275,12 @@ class MessageBuilder:
         ``sign=False`` skips it where only the content matters (a preflight, a check): an RSA
         signature costs ~40 times the rest of the build.
         """
-        data = self._unsigned(rendered, contact, message_id, date, unsubscribe)
+        head = self._head(rendered, contact, message_id, date, unsubscribe)
+        if rendered.bodies is not None:
+            text_body, html_body = (self._blocks.encode(pieces) for pieces in rendered.bodies)
+        else:
+            text_body, html_body = _b64(_canonical(rendered.text)), _b64(_canonical(rendered.html))
+        data = b"".join((head, text_body, self._between, html_body, self._tail))
         return data if self.signer is None or not sign else self.signer(data)
 
     def measure(
@@ -293,23 +298,8 @@ class MessageBuilder:
         if rendered.bodies is not None:
             bodies = sum(self._blocks.size(pieces) for pieces in rendered.bodies)
         else:
-            bodies = _b64_size(len(_canonical(rendered.text))) + _b64_size(len(_canonical(rendered.html)))
+            bodies = base64_size(len(_canonical(rendered.text))) + base64_size(len(_canonical(rendered.html)))
         return len(head) + bodies + len(self._between) + len(self._tail)
-
-    def _unsigned(
-        self,
-        rendered: Rendered,
-        contact: Contact,
-        message_id: str,
-        date: dt.datetime,
-        unsubscribe: tuple[str | None, str | None] | None,
-    ) -> bytes:
-        head = self._head(rendered, contact, message_id, date, unsubscribe)
-        if rendered.bodies is not None:
-            text_body, html_body = (self._blocks.encode(pieces) for pieces in rendered.bodies)
-        else:
-            text_body, html_body = _b64(_canonical(rendered.text)), _b64(_canonical(rendered.html))
-        return b"".join((head, text_body, self._between, html_body, self._tail))
 
     def _head(
         self,

@@ -130,7 +130,8 @@ class Renderer:
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
         # Per template name: the recipient values its variants are filled with (``stencil``),
         # or None when it is always rendered in full.
-        self._stencil_paths: dict[str, tuple[ValuePath, ...] | None] = {} if stencils else {"": None}
+        self._use_stencils = stencils
+        self._stencil_paths: dict[str, tuple[ValuePath, ...] | None] = {}
         self.stencils = Stencils(self._full, self._styles)
         self.template(release.template)  # the release's own template must exist and compile
 
@@ -265,10 +266,10 @@ class Renderer:
         )
 
     def _stencilled(self, name: str) -> tuple[ValuePath, ...] | None:
+        if not self._use_stencils:
+            return None
         if name in self._stencil_paths:
             return self._stencil_paths[name]
-        if "" in self._stencil_paths:  # stencils switched off
-            return None
         html = stencil_safe(self._env, f"{name}.html.j2")
         text = stencil_safe(self._env, f"{name}.txt.j2")
         used = None if html is None or text is None else tuple(sorted(html | text, key=str))

@@ -456,7 +456,9 @@ class SmtpConnection:
             needy = envelope.sender if sender_utf8 and not recipient_utf8 else envelope.recipient
             text = f"{self._transport.address} does not support SMTPUTF8, which {needy} needs"
             return Outcome("failed", None, text)
+        # MessageBuilder's bytes are in SMTP form already: no passes over ~43 KB for them.
         body = message.data if message.canonical else _crlf(message.data)
+        payload = body + b".\r\n" if message.canonical else _dot_stuffed(body)
         options = ""
         if session.supports("size"):
             options += f" SIZE={len(body)}"
@@ -475,9 +477,7 @@ class SmtpConnection:
 
         self._messages += 1
         try:
-            reply = await session.transaction(
-                mail, rcpt, body + b".\r\n" if message.canonical else _dot_stuffed(body)
-            )
+            reply = await session.transaction(mail, rcpt, payload)
         except SMTPResponseException as exc:
             self._needs_rset = session.open
             return self._refused(session, exc.code, exc.message, after_body=session.body_sent)
