@@ -32,6 +32,7 @@ from .config import format_size
 from .contacts import Contact
 from .errors import place
 from .ledger import PlanEntry
+from .leftovers import ListLosses, text_findings
 from .message import base64_size
 from .plan import Preflight, contact_from_json
 from .references import HtmlRefs, line_of, recipient_variables, referenced_templates, target_kind
@@ -67,6 +68,7 @@ TOPICS = (
     "Timing",
     "Unsubscribe",
     "Authentication",
+    "Recipients",
     "Contacts",
 )
 #: SMTP relays that sign with DKIM for the sender's domain once it is verified with them.
@@ -271,6 +273,7 @@ class Inspector:
         self._openings: dict[str, str] = {}  # first language -> the start of the text part
         self._foreign: dict[str, list[str]] = {}  # a recipient's language the release lacks -> sources
         self._template_items: dict[str, set[tuple[str, str]]] = {}  # template -> {(kind, value)}
+        self._losses = ListLosses()
         self._md_targets = {
             target
             for version in self.release.versions.values()
@@ -296,6 +299,7 @@ class Inspector:
         lst.filled.update(k for k, v in contact.fields.items() if v)
         lst.filled.update(k for k, v in (("name", contact.name), ("lang", contact.lang)) if v)
         lst.columns.update(contact.fields)
+        self._losses.add(contact.source, (contact.name, *contact.fields.values()))
         if contact.lang and contact.lang not in self.release.languages:
             self._foreign.setdefault(contact.lang, []).append(contact.source)
 
@@ -324,6 +328,10 @@ class Inspector:
             *self._timing(),
             *self._unsubscribe(),
             *self._authentication(),
+        ]
+        found += [
+            Finding("warning", topic, item.code, item.place, item.message, item.found)
+            for topic, item in text_findings(self.job, report, self._losses)
         ]
         found += [
             Finding("warning", "Contacts", "bad-row", s.source, s.reason, s.address) for s in report.invalid

@@ -120,6 +120,11 @@ def send(
         else:
             report = job.preflight()
         common.print_preflight(report, verbose=verbose)
+        if not report.ready:
+            named = ", ".join(report.lists or loaded.lists)
+            raise click.ClickException(
+                f"this release reaches nobody: no recipient in {named} can get it; nothing was sent"
+            )
         counts = ledger.counts(loaded.id)
         if counts["sent"]:
             click.echo(f"Already sent earlier: {counts['sent']} (they will not get it again).")
