@@ -86,9 +86,9 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from reldist.transport.base import Envelope as OutEnvelope
-from reldist.transport.base import Outgoing
-from reldist.transport.smtp import SmtpSettings
+from reldist.envelope import Envelope as OutEnvelope
+from reldist.envelope import Outgoing
+from reldist.settings import SmtpSettings
 
 __all__ = [
     "Faults",

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from helpers import RELEASE_ID, make_workspace, parse
 from reldist.cli import main
-from reldist.config import DkimSettings
 from reldist.dkim import DkimSigner, load_signer
 from reldist.errors import ConfigError
+from reldist.settings import DkimSettings
 
 RELEASE = f"releases/{RELEASE_ID}"
 SELECTOR = "press2026"

@@ -17,7 +17,13 @@ START, END = "<!-- commands -->", "<!-- /commands -->"
 
 
 def commands() -> list[str]:
-    return sorted(main.commands)
+    return main.list_commands(click.Context(main))
+
+
+def command(name: str) -> click.Command:
+    found = main.get_command(click.Context(main), name)
+    assert found is not None, name
+    return found
 
 
 def reference() -> str:
@@ -39,10 +45,9 @@ def current() -> str:
 
 def test_every_command_has_help() -> None:
     for name in commands():
-        command = main.commands[name]
-        assert isinstance(command, click.Command)
-        assert command.help and len(command.help.strip()) > 20, name
-        for param in command.params:
+        cmd = command(name)
+        assert cmd.help and len(cmd.help.strip()) > 20, name
+        for param in cmd.params:
             if isinstance(param, click.Option) and not param.hidden:
                 assert param.help, f"{name} {param.opts}"
 

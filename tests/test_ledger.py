@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from reldist.envelope import Outcome
 from reldist.errors import LedgerError
 from reldist.ledger import Ledger, PlanEntry
 from reldist.migrations import MIGRATIONS
-from reldist.transport.base import Outcome
 
 
 def entry(address: str, status: str = "queued", **kw: str) -> PlanEntry:

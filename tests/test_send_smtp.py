@@ -25,11 +25,12 @@ from click.testing import CliRunner
 
 from helpers import RELEASE_ID, make_workspace, set_lists
 from reldist.cli import main
+from reldist.envelope import Outcome, Outgoing
 from reldist.ledger import Ledger
-from reldist.ratelimit import parse_rate
 from reldist.release import load_release
 from reldist.send import Job, send_release
-from reldist.transport.base import Connection, Outcome, Outgoing
+from reldist.settings import parse_rate
+from reldist.transport.base import Connection
 from reldist.transport.smtp import SmtpTransport
 from reldist.workspace import open_workspace
 from smtpfixtures import SmtpServer, smtp_server

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import pytest
 import trustme
 
+from reldist.envelope import Outcome, Outgoing
 from reldist.errors import ConfigError, TransportError
-from reldist.transport.base import Outcome, Outgoing
-from reldist.transport.smtp import SmtpConnection, SmtpSettings, SmtpTransport
+from reldist.settings import SmtpSettings
+from reldist.transport.smtp import SmtpConnection, SmtpTransport
 from smtpfixtures import Login, SmtpServer, make_outgoing, smtp_server
 
 T = TypeVar("T")

@@ -25,9 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from .errors import ConfigError
-from .ratelimit import Rate, parse_rate
 from .schema import Schema, check_table, str_list
-from .transport.smtp import SmtpSettings
+from .settings import DispatchSettings, DkimSettings, Rate, RetrySettings, SmtpSettings, parse_rate
 
 CONFIG_NAME = "reldist.toml"
 
@@ -96,32 +95,6 @@ class Sender:
 
 
 @dataclass(frozen=True, slots=True)
-class DkimSettings:
-    """``[dkim]``: sign every message with this key."""
-
-    domain: str
-    selector: str
-    key_file: Path
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchSettings:
-    """``[dispatch]``: how the cron dispatcher behaves."""
-
-    max_late: float = 24 * 3600.0  # seconds after send_at past which a release is not sent
-    log_file: Path | None = None  # one line per run and per release; None: no log
-    embargo_lead: float = 3600.0  # check warns when the embargo is closer than this to send_at
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    """How often a deferred recipient is retried within one run, and the first wait."""
-
-    attempts: int = 3
-    backoff: float = 2.0  # seconds before the first retry; doubles each time
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     """A loaded ``reldist.toml`` with paths made absolute."""
 
@@ -136,9 +109,9 @@ class Config:
     unsubscribe_url: str | None = None
     smtp: SmtpSettings | None = None
     rates: tuple[Rate, ...] = ()
-    retry: RetrySettings = RetrySettings()
+    retry: RetrySettings = field(default_factory=RetrySettings)
     dkim: DkimSettings | None = None
-    dispatch: DispatchSettings = DispatchSettings()
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     max_attachments: int = 5 * 1024 * 1024
     max_html: int = 102 * 1024
 

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from .envelope import Outcome
 from .errors import LockHeldError, ReldistError, ReleaseError, place
 from .ledger import Ledger, Row, Status
 from .plan import Preflight
 from .release import load_release, parse_when
 from .render import utc_offset
 from .send import Job, SendResult, Sleep, send_release
-from .transport.base import Outcome
 from .workspace import Workspace
 
 State = Literal["waiting", "due", "late", "in progress", "done", "too late", "broken"]

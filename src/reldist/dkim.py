@@ -30,8 +30,9 @@ import nacl.exceptions
 import nacl.signing
 from dkim.crypto import UnparsableKeyError, parse_pem_private_key
 
-from .config import Config, DkimSettings
+from .config import Config
 from .errors import ConfigError
+from .settings import DkimSettings
 
 __all__ = ["SIGNED_HEADERS", "DkimSigner", "load_signer"]
 

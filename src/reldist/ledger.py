@@ -29,9 +29,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
+from .envelope import Outcome
 from .errors import LedgerError
 from .migrations import MIGRATIONS
-from .transport.base import Outcome
 
 Status = Literal["queued", "sending", "sent", "deferred", "failed", "skipped", "suppressed", "unknown"]
 STATUSES: tuple[Status, ...] = (

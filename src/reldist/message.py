@@ -31,9 +31,9 @@ from email.utils import format_datetime
 
 from .config import Config
 from .contacts import Contact
+from .envelope import Envelope
 from .release import Release
 from .render import Rendered
-from .transport.base import Envelope
 
 CRLF = "\r\n"
 #: Takes a built message and returns it signed (``reldist.dkim.DkimSigner`` is one).

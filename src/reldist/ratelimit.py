@@ -15,84 +15,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+
+from .settings import PACING_LIMIT, Rate, parse_rate
 
 __all__ = ["PACING_LIMIT", "Rate", "RateLimiter", "parse_rate"]
-
-#: Rates whose period is at most this long (seconds) are also paced evenly.
-PACING_LIMIT = 3600.0
-
-_UNITS: dict[str, float] = {}
-for _names, _seconds in (
-    (("s", "sec", "secs", "second", "seconds"), 1.0),
-    (("min", "mins", "minute", "minutes"), 60.0),
-    (("h", "hr", "hrs", "hour", "hours"), 3600.0),
-    (("d", "day", "days"), 86400.0),
-):
-    for _name in _names:
-        _UNITS[_name] = _seconds
-
-_RATE = re.compile(
-    r"""^\s*(?P<count>\d+)\s*(?:/|\bper\b)\s*
-        (?P<number>\d+(?:\.\d+)?)?\s*
-        (?P<unit>[a-z]+)\s*$""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """At most ``count`` messages in any ``period`` seconds; ``text`` is how the user wrote it."""
-
-    count: int
-    period: float  # seconds
-    text: str
-
-    def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ValueError(f"{self.text!r}: the count must be at least 1")
-        if not (self.period > 0 and math.isfinite(self.period)):
-            raise ValueError(f"{self.text!r}: the period must be a positive number of seconds")
-
-    @property
-    def spacing(self) -> float:
-        """The even spacing of sends, ``period / count``."""
-        return self.period / self.count
-
-    @property
-    def paced(self) -> bool:
-        """True when sends are spread evenly, not only counted (periods up to an hour)."""
-        return self.period <= PACING_LIMIT
-
-
-def parse_rate(text: str) -> Rate:
-    """``"30/minute"`` → ``Rate(30, 60.0, "30/minute")``.
-
-    Accepted: ``COUNT/UNIT`` or ``COUNT/NUMBER UNIT`` (``10/5minutes``, ``1/2.5 s``), ``per``
-    instead of ``/``; units second, minute, hour, day, singular or plural, and the abbreviations
-    s, sec, min, h, hr, d. Raises ValueError naming the text otherwise.
-    """
-    match = _RATE.match(text)
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not a rate; write it as COUNT/UNIT, e.g. '30/minute', '2000/day' or '10/5minutes'"
-        )
-    unit = match["unit"].lower()
-    if unit not in _UNITS:
-        raise ValueError(
-            f"{text!r}: unknown time unit {match['unit']!r}; use second, minute, hour or day "
-            "(or s, min, h, d)"
-        )
-    count = int(match["count"])
-    number = float(match["number"]) if match["number"] else 1.0
-    if count < 1:
-        raise ValueError(f"{text!r}: the count must be at least 1")
-    if number <= 0:
-        raise ValueError(f"{text!r}: the period must be longer than zero")
-    return Rate(count, number * _UNITS[unit], text.strip())
 
 
 class RateLimiter:

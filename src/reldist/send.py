@@ -24,7 +24,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from .config import Config, RetrySettings
+from .config import Config
+from .envelope import Outcome, Outgoing
 from .errors import TransportError
 from .ledger import Ledger, Row, Status
 from .message import MessageBuilder
@@ -32,7 +33,8 @@ from .plan import Planner, Preflight, contact_from_json
 from .ratelimit import RateLimiter
 from .release import Release
 from .render import Rendered, Renderer
-from .transport.base import Connection, Outcome, Outgoing, Transport
+from .settings import RetrySettings
+from .transport.base import Connection, Transport
 from .transport.outbox import OutboxTransport
 from .workspace import Workspace
 
@@ -417,8 +419,8 @@ def send_test(
     from email_validator import EmailNotValidError, validate_email
 
     from .contacts import Contact
+    from .envelope import Envelope
     from .errors import ContactsError
-    from .transport.base import Envelope
 
     try:
         checked = validate_email(address.strip(), check_deliverability=False)

@@ -1,12 +1,16 @@
 """The ``reldist`` command line: parse options, call the library, print, map errors to exit codes.
 
-Each command lives in a module of this package by subject (``workspace``, ``sending``, ``records``);
-this module holds the group, the shared options and the one place where :class:`ReldistError`
-becomes a one-line message and an exit code. Nothing here imports jinja2, aiosmtplib or sqlite3.
+Each command lives in a module of this package by subject (``workspace``: init, check;
+``sending``: send; ``records``: status, report, suppress, unsuppress; ``dispatch``: dispatch,
+schedule; ``preview``). This module holds the group, the global options and the one place where
+:class:`ReldistError` becomes a one-line message and an exit code. The group is lazy: a command's
+module is imported only when that command runs (or its ``--help`` is asked for), so ``reldist
+--help`` imports no jinja2, aiosmtplib or sqlite3 (``tests/test_cli_lazy.py`` checks it).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +41,61 @@ class State:
     verbose: int
 
 
+#: Every command: the module of this package that defines it (as a function of the same name),
+#: and its one-line help, which ``reldist --help`` shows without importing the module.
+#: tests/test_cli_lazy.py checks that each line is the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": (
+        "workspace",
+        "Preflight RELEASE and check its deliverability: render every recipient's message; send nothing.",
+    ),
+    "dispatch": ("dispatch", "Send every release whose send_at has come (for cron)."),
+    "init": ("workspace", "Create a workspace in DIRECTORY with a working bilingual example release."),
+    "preview": (
+        "preview",
+        "Write every recipient's message of RELEASE as a local page (index.html); send nothing.",
+    ),
+    "report": (
+        "records",
+        "One row per recipient of RELEASE: address, status, attempts, the server's reply, Message-ID.",
+    ),
+    "schedule": ("dispatch", "List the scheduled releases: when each is due, its recipients and its state."),
+    "send": ("sending", "Send RELEASE to every recipient who has not had it yet."),
+    "status": (
+        "records",
+        "What the ledger knows: counts per status, failures with the server's words, unknowns, next steps.",
+    ),
+    "suppress": ("records", "Make sure no future release reaches ADDRESSES (do-not-contact)."),
+    "unsuppress": ("records", "Take ADDRESSES off the do-not-contact list of the ledger."),
+}
+
+
 class ReldistGroup(click.Group):
-    """A group that turns reldist's errors into one line on stderr and the right exit code."""
+    """A lazy group that turns reldist's errors into one line on stderr and the right exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f".{COMMANDS[cmd_name][0]}", __name__)
+            command = getattr(module, cmd_name)
+            assert isinstance(command, click.Command), cmd_name
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, but from :data:`COMMANDS` for the commands not loaded yet."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            # A stand-in with the same help shortens it exactly as the real command would.
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -75,10 +132,7 @@ def run() -> None:  # pragma: no cover - the console script
     main(prog_name="reldist")
 
 
-# Commands register themselves on ``main`` when their modules are imported.
-from . import dispatch, preview, records, sending, workspace  # noqa: E402
-
-__all__ = ["dispatch", "main", "preview", "records", "run", "sending", "workspace"]
+__all__ = ["COMMANDS", "main", "run"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

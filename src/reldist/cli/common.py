@@ -1,17 +1,21 @@
-"""Helpers shared by the command modules: loading the workspace and release, printing."""
+"""Helpers shared by the command modules: loading the workspace and release, printing.
+
+Imports only click at the top: the library modules are loaded by the helper that needs them, so
+that importing this module costs nothing a command does not use.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..config import format_size
-from ..plan import Preflight
-from ..release import Release, find_release, load_release
-from ..workspace import Workspace, open_workspace
+if TYPE_CHECKING:
+    from ..plan import Preflight
+    from ..release import Release
+    from ..workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,11 +43,15 @@ def state(ctx: click.Context) -> tuple[Path | None, Path | None]:
 
 
 def workspace(ctx: click.Context, hint: str | None = None) -> Workspace:
+    from ..workspace import open_workspace
+
     folder, config = state(ctx)
     return open_workspace(start=folder, config=config, hint=Path(hint) if hint else None)
 
 
 def release(ctx: click.Context, name: str) -> tuple[Workspace, Release]:
+    from ..release import find_release, load_release
+
     ws = workspace(ctx, hint=name)
     folder = find_release(name, ws.root)
     return ws, load_release(folder, workspace=ws.root, default_languages=ws.config.languages)
@@ -61,6 +69,8 @@ def warn(text: str) -> None:
 
 def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
     """The preflight summary: problems first, each on its own line, then the counts."""
+    from ..config import format_size
+
     release = report.release
     click.echo(
         f"Release {release.id}: {', '.join(release.languages)}; lists: {', '.join(report.lists or release.lists)}; "

@@ -22,7 +22,7 @@ from ..dispatch import (
 from ..dispatch import dispatch as run_dispatch
 from ..dispatch import schedule as read_schedule
 from ..workspace import Workspace, open_workspace
-from . import common, main
+from . import common
 
 DISPATCH_EXIT_CODES = """\b
 Exit codes (the most severe wins: 4, then 1, then 3):
@@ -48,7 +48,7 @@ def _workspace(ctx: click.Context, folder: Path | None) -> Workspace:
     return open_workspace(start=folder, config=ctx.find_root().obj.config)
 
 
-@main.command(epilog=DISPATCH_EXIT_CODES)
+@click.command(epilog=DISPATCH_EXIT_CODES)
 @_WORKSPACE
 @click.option("--dry-run", is_flag=True, help="Show what would be sent now; send, record and log nothing.")
 @click.option("-v", "--verbose", count=True, help="Also say what happened when all went well.")
@@ -97,7 +97,7 @@ def _release_line(run: ReleaseRun, config: Config) -> str:
     return line
 
 
-@main.command()
+@click.command()
 @_WORKSPACE
 @click.pass_context
 def schedule(ctx: click.Context, folder: Path | None) -> None:

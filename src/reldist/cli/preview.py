@@ -9,10 +9,10 @@ import click
 
 from ..preview import write_preview
 from ..send import Job
-from . import common, main
+from . import common
 
 
-@main.command()
+@click.command()
 @click.argument("release")
 @click.option(
     "--out",

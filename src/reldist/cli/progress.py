@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from ..envelope import Outcome
 from ..ledger import Row
-from ..transport.base import Outcome
 
 
 class Progress:

@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import click
-from email_validator import EmailNotValidError, validate_email
 
 from ..report import Format, local_time, summary, write_report
-from . import common, main
+from . import common
 
 
-@main.command()
+@click.command()
 @click.argument("release", required=False)
 @click.pass_context
 def status(ctx: click.Context, release: str | None) -> None:
@@ -75,7 +74,7 @@ def status(ctx: click.Context, release: str | None) -> None:
         click.echo(f"Next: {step}")
 
 
-@main.command()
+@click.command()
 @click.argument("release")
 @click.option(
     "--format",
@@ -113,7 +112,7 @@ def report(ctx: click.Context, release: str, fmt: Format, delimiter: str, output
             click.echo(f"Wrote {output}", err=True)
 
 
-@main.command()
+@click.command()
 @click.argument("addresses", nargs=-1)
 @click.option("--reason", default="asked to be removed", show_default=True, help="Why (kept in the ledger).")
 @click.option(
@@ -125,6 +124,8 @@ def report(ctx: click.Context, release: str, fmt: Format, delimiter: str, output
 @click.pass_context
 def suppress(ctx: click.Context, addresses: tuple[str, ...], reason: str, import_file: Path | None) -> None:
     """Make sure no future release reaches ADDRESSES (do-not-contact)."""
+    from email_validator import EmailNotValidError, validate_email
+
     from ..contacts import read_suppressed_file
 
     ws = common.workspace(ctx)
@@ -147,7 +148,7 @@ def suppress(ctx: click.Context, addresses: tuple[str, ...], reason: str, import
             click.echo(f"{'suppressed' if added else 'already suppressed'}: {address}")
 
 
-@main.command()
+@click.command()
 @click.argument("addresses", nargs=-1, required=True)
 @click.pass_context
 def unsuppress(ctx: click.Context, addresses: tuple[str, ...]) -> None:

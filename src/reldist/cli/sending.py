@@ -21,11 +21,11 @@ from ..send import (
     send_test,
 )
 from ..workspace import Workspace
-from . import common, main
+from . import common
 from .progress import Progress
 
 
-@main.command()
+@click.command()
 @click.argument("release")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts and cron).")
 @click.option(
@@ -136,7 +136,7 @@ def send(
                 else "add --resend-unknown to send to them again"
             )
             common.warn(f"{unknown} recipients may or may not have received an earlier attempt; {hint}.")
-        click.echo(f"Transport: {transport.describe()}")  # type: ignore[attr-defined]
+        click.echo(f"Transport: {transport.describe()}")
         if dry_run:
             click.echo("Dry run: nothing was sent or recorded.")
             return
@@ -200,7 +200,7 @@ def send_proofs(
     with ws.lock(f"reldist send --test {release.id}"), ws.open_ledger() as ledger:
         job = Job(ws, release, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
         transport = proof_transport(ws.config, release.id)
-        click.echo(f"Test copies of {release.id} to {address} through {transport.describe()}:")  # type: ignore[attr-defined]
+        click.echo(f"Test copies of {release.id} to {address} through {transport.describe()}:")
         proofs = send_test(job, ledger, address, as_recipient=as_recipient, transport=transport)
     for proof in proofs:
         outcome = proof.outcome

@@ -11,10 +11,10 @@ from ..deliverability import CheckResult, check_release, failure
 from ..errors import ReldistError
 from ..send import Job, check_transport, make_transport
 from ..workspace import init_workspace
-from . import common, main
+from . import common
 
 
-@main.command()
+@click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite the example files if a workspace is already there.")
 def init(directory: Path, force: bool) -> None:
@@ -30,7 +30,7 @@ def init(directory: Path, force: bool) -> None:
     click.echo("  reldist send releases/2026-11-eu-karaganda")
 
 
-@main.command()
+@click.command()
 @click.argument("release")
 @common.selection
 @click.option(

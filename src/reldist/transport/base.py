@@ -7,43 +7,11 @@ loop, the ledger and the retries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-Status = Literal["sent", "deferred", "failed", "unknown"]
+from ..envelope import Envelope, Outcome, Outgoing, Status
 
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """SMTP envelope of one message: the bounce address and the single recipient."""
-
-    sender: str
-    recipient: str
-    #: True when an address cannot be put in ASCII form (needs SMTPUTF8).
-    needs_smtputf8: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One built message ready to leave."""
-
-    seq: int  # the recipient's number in this release (ledger row id)
-    address: str  # normalised recipient address, for file names and logs
-    envelope: Envelope
-    data: bytes  # RFC 5322 message, CRLF line ends
-    message_id: str = ""  # as in the Message-ID header, for the ledger
-    #: True when ``data`` is known to be in SMTP form already: CRLF line ends only, a final CRLF,
-    #: no line starting with a dot (MessageBuilder's messages are). Saves two passes over it.
-    canonical: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one message: the status and the server's words."""
-
-    status: Status
-    code: int | None = None
-    reply: str = ""
+__all__ = ["Connection", "Envelope", "Outcome", "Outgoing", "Status", "Transport"]
 
 
 class Connection(Protocol):
@@ -62,4 +30,8 @@ class Transport(Protocol):
 
     async def connect(self) -> Connection:
         """Open one connection; raises :class:`reldist.errors.TransportError` if impossible."""
+        ...
+
+    def describe(self) -> str:
+        """Where messages go, for people: ``outbox/<release>/`` or ``host:587 (STARTTLS, as …)``."""
         ...

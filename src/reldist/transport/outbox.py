@@ -13,8 +13,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from ..envelope import Outcome, Outgoing
 from ..errors import TransportError
-from .base import Outcome, Outgoing
 
 _UNSAFE = re.compile(r"[^\w@.+-]", re.UNICODE)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .smtp import SmtpSettings
+    from ..settings import SmtpSettings
 
 #: An access token fetched by ``token_command`` is reused by new connections for this long.
 TOKEN_REUSE_SECONDS = 300.0
@@ -127,7 +127,7 @@ class Secrets:
         mechanism = self.mechanism()
         async with self._lock:
             if mechanism == "xoauth2":
-                assert s.token_command is not None  # checked in _check_settings
+                assert s.token_command is not None  # checked in settings.check_smtp
                 token = self._token
                 if token is None or time.monotonic() - token.fetched > TOKEN_REUSE_SECONDS:
                     token = Secret(await self._run_command("token_command", s.token_command))
@@ -142,7 +142,7 @@ class Secrets:
                         )
                     self._password = Secret(value)
                 else:
-                    assert s.password_command is not None  # checked in _check_settings
+                    assert s.password_command is not None  # checked in settings.check_smtp
                     command = s.password_command
                     value = await self._run_command("password_command", command)
                     self._password = Secret(value)

@@ -28,15 +28,11 @@ message; texts that come back from aiosmtplib or the server are scrubbed of it a
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import aiosmtplib
 import idna
@@ -49,8 +45,9 @@ from aiosmtplib import (
     SMTPTimeoutError,
 )
 
+from ..envelope import Envelope, Outcome, Outgoing
 from ..errors import ConfigError, TransportError
-from .base import Envelope, Outcome, Outgoing
+from ..settings import SmtpSettings, check_smtp
 from .secrets import Credentials, Secrets
 from .session import Session
 
@@ -58,84 +55,10 @@ __all__ = ["SmtpConnection", "SmtpSettings", "SmtpTransport"]
 
 log = logging.getLogger(__name__)
 
-Security = Literal["tls", "starttls", "none"]
-AuthMethod = Literal["auto", "plain", "login", "xoauth2"]
-
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _COMMAND_BREAKER = re.compile(rb"[\x00-\x1f\x7f]")  # CR, LF and the rest: would split a command
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    """The ``[smtp]`` table of ``reldist.toml``. Holds the NAME of a secret, never the secret."""
-
-    host: str
-    port: int = 587
-    security: Security = "starttls"  # "tls" = implicit TLS (465)
-    username: str | None = None
-    password_env: str | None = None  # environment variable holding the password
-    password_command: str | None = None  # command (no shell) whose first output line is it
-    auth: AuthMethod = "auto"
-    token_command: str | None = None  # for xoauth2: prints an OAuth2 access token
-    ca_file: Path | None = None  # extra CA bundle for private servers
-    allow_insecure_auth: bool = False  # AUTH in plain text to a non-loopback host
-    connections: int = 4
-    messages_per_connection: int = 100  # reconnect after this many messages
-    timeout: float = 30.0
-    local_hostname: str | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ::1: AUTH there never leaves the machine."""
-    name = host.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_settings(s: SmtpSettings) -> None:
-    """Reject settings that can never work, before any I/O."""
-    if not s.host:
-        raise ConfigError("[smtp] host: must not be empty")
-    if not 0 < s.port < 65536:
-        raise ConfigError(f"[smtp] port: {s.port} is not a TCP port")
-    if s.security not in ("tls", "starttls", "none"):
-        raise ConfigError(f'[smtp] security: must be "tls", "starttls" or "none", not {s.security!r}')
-    if s.auth not in ("auto", "plain", "login", "xoauth2"):
-        raise ConfigError(f"[smtp] auth: must be auto, plain, login or xoauth2, not {s.auth!r}")
-    if s.connections < 1:
-        raise ConfigError("[smtp] connections: must be at least 1")
-    if s.messages_per_connection < 1:
-        raise ConfigError("[smtp] messages_per_connection: must be at least 1")
-    if not s.timeout > 0:
-        raise ConfigError("[smtp] timeout: must be more than 0 seconds")
-    has_password = bool(s.password_env or s.password_command)
-    if s.password_env and s.password_command:
-        raise ConfigError("[smtp] password_env: set either password_env or password_command, not both")
-    if s.auth == "xoauth2" and not s.token_command:
-        raise ConfigError('[smtp] auth: "xoauth2" needs token_command')
-    if s.auth in ("plain", "login") and not has_password:
-        raise ConfigError(f'[smtp] auth: "{s.auth}" needs password_env or password_command')
-    if s.auth == "auto" and has_password and s.token_command:
-        raise ConfigError(
-            '[smtp] auth: both a password and token_command are set; choose auth = "xoauth2", '
-            '"plain" or "login"'
-        )
-    uses_auth = has_password or s.token_command is not None
-    if uses_auth and not s.username:
-        raise ConfigError("[smtp] username: required when a password or token_command is set")
-    if s.username and not uses_auth:
-        raise ConfigError("[smtp] username: set password_env (or password_command, or token_command) as well")
-    if uses_auth and s.security == "none" and not s.allow_insecure_auth and not is_loopback(s.host):
-        raise ConfigError(
-            f'[smtp] security: "none" would send the password unencrypted to {s.host}; '
-            'use "starttls" or "tls" (or set allow_insecure_auth = true)'
-        )
 
 
 def _address_for_smtp(address: str) -> tuple[str, bool]:
@@ -201,7 +124,7 @@ class SmtpTransport:
     name = "smtp"
 
     def __init__(self, settings: SmtpSettings, *, environ: Mapping[str, str] | None = None) -> None:
-        _check_settings(settings)
+        check_smtp(settings)
         self.settings = settings
         self.connections = settings.connections
         self._secrets = Secrets(settings, os.environ if environ is None else environ)
