@@ -29,6 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from . import sheets
 from .errors import ContactsError, place
+from .names import bad_list_name, did_you_mean
 
 __all__ = [
     "KNOWN_COLUMNS",
@@ -118,6 +119,9 @@ def _candidates(workspace: Path, name: str) -> list[Path]:
 
 def list_path(workspace: Path, name: str) -> Path:
     """The file of list ``name``: ``contacts/<name>.csv``, ``.tsv``, ``.txt`` or ``.xlsx``."""
+    problem = bad_list_name(name)
+    if problem:
+        raise ContactsError(f"list {problem}")
     found = _candidates(workspace, name)
     place = f"contacts/{name}"
     stem = Path(name).name
@@ -128,6 +132,14 @@ def list_path(workspace: Path, name: str) -> Path:
         for old in (".xls", ".ods", ".numbers"):
             if (workspace / "contacts" / (name + old)).exists():
                 hint = f"; {stem}{old} is there: save it as .xlsx or as 'CSV UTF-8'"
+        folder = workspace / "contacts"
+        have = sorted(
+            {p.stem for p in folder.iterdir() if p.suffix.lower() in SUFFIXES} - {"suppressed"}
+            if folder.is_dir()
+            else set()
+        )
+        if not hint:
+            hint = did_you_mean(stem, have)
         raise ContactsError(f"{place}: no such list (looked for {looked}){hint}")
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
@@ -340,7 +352,10 @@ def read_contacts(
     for column, value in where:
         key = _column_name(column)
         if not any(key in lst.columns for lst in opened):
-            raise ContactsError(f"--where {column}={value}: no list has a column '{key}'")
+            have = sorted({c for lst in opened for c in lst.columns if c})
+            raise ContactsError(
+                f"--where {column}={value}: no list has a column '{key}'{did_you_mean(key, have)}"
+            )
         conditions.append((key, value.strip().casefold()))
     seen: dict[str, int] = {}
     displays = [lst.display for lst in opened]

@@ -20,6 +20,7 @@ from .contacts import Contact, Skipped, read_contacts, read_suppressed
 from .errors import ContactsError
 from .ledger import PlanEntry
 from .message import MessageBuilder
+from .names import bad_template_name, did_you_mean
 from .release import Release
 from .render import Renderer
 from .workspace import Workspace
@@ -190,12 +191,15 @@ class Planner:
                 contact.address,
                 contact.name,
             )
+        if contact.template and (problem := bad_template_name(contact.template)):
+            return Skipped("invalid", contact.source, f"template: {problem}", contact.address, contact.name)
         if contact.template and not self.renderer.has_template(contact.template):
-            have = ", ".join(self.renderer.available())
+            available = self.renderer.available()
             return Skipped(
                 "invalid",
                 contact.source,
-                f"template {contact.template!r} does not exist in templates/ (templates here: {have})",
+                f"template {contact.template!r} does not exist in templates/ (templates here: "
+                f"{', '.join(available)}){did_you_mean(contact.template, available)}",
                 contact.address,
                 contact.name,
             )

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ReleaseError, place
 from .markup import Body, convert
+from .names import bad_list_name, bad_release_id, bad_template_name, did_you_mean
 from .schema import Schema, check_table, str_list
 
 _TOP: Schema = {
@@ -111,22 +112,31 @@ def load_release(
     schema.update({lang: dict for lang in languages})
     check_table(data, schema, where=where, error=ReleaseError)
 
+    release_id = check_id(data.get("id", folder.name), where, given="id" in data)
     versions = {lang: _version(data, lang, folder, workspace, where) for lang in languages}
     lists = str_list(data.get("lists", []), where=where, name="lists", error=ReleaseError)
     if not lists:
         raise ReleaseError(
             f"{where}: 'lists' is empty: name at least one list in contacts/ (e.g. lists = [\"example\"])"
         )
+    for name in lists:
+        problem = bad_list_name(name)
+        if problem:
+            raise ReleaseError(f"{where}: 'lists': {problem}")
+    template = data.get("template", "release")
+    problem = bad_template_name(template)
+    if problem:
+        raise ReleaseError(f"{where}: 'template': {problem}")
     attachments = tuple(
         _attachment(folder, name, workspace, where)
         for name in str_list(data.get("attachments", []), where=where, name="attachments", error=ReleaseError)
     )
     return Release(
-        id=data.get("id", folder.name),
+        id=release_id,
         folder=folder,
         languages=languages,
         lists=lists,
-        template=data.get("template", "release"),
+        template=template,
         versions=versions,
         send_at=parse_when(data.get("send_at"), where, "send_at"),
         embargo=parse_when(data.get("embargo"), where, "embargo"),
@@ -146,7 +156,9 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
     subject = " ".join(table.get("subject", "").split())
     if not subject:
         raise ReleaseError(f"{where}: missing '{lang}.subject'")
-    path = folder / table.get("file", f"{lang}.md")
+    path = inside(
+        folder, table.get("file", f"{lang}.md"), where=where, key=f"{lang}.file", workspace=workspace
+    )
     source = place(path, workspace)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -161,8 +173,32 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
     return Version(lang=lang, subject=subject, preheader=preheader, body=convert(text), source=source)
 
 
-def _attachment(folder: Path, name: str, workspace: Path, where: str) -> Attachment:
+def check_id(value: object, where: str, *, given: bool = True) -> str:
+    """A release id from release.toml (or, when ``given`` is false, the folder's name), checked
+    to be a slug: it names a folder under outbox/ and goes into headers."""
+    if not isinstance(value, str):
+        raise ReleaseError(f"{where}: 'id' must be a string, not {value!r}")
+    problem = bad_release_id(value)
+    if problem:
+        fix = "" if given else '; rename the folder or set id = "..." in release.toml'
+        raise ReleaseError(f"{where}: {'id' if given else 'the folder name'}: {problem}{fix}")
+    return value
+
+
+def inside(folder: Path, name: str, *, where: str, key: str, workspace: Path) -> Path:
+    """``folder / name`` with symlinks resolved, refused unless it stays inside ``folder``: a
+    release must not send (or read) a file from elsewhere on the machine."""
     path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise ReleaseError(
+            f"{where}: {key!r}: {name!r} is outside the release folder ({place(path, workspace)}); "
+            "copy the file into the release folder (e.g. files/)"
+        )
+    return path
+
+
+def _attachment(folder: Path, name: str, workspace: Path, where: str) -> Attachment:
+    path = inside(folder, name, where=where, key="attachments", workspace=workspace)
     if not path.is_file():
         raise ReleaseError(f"{where}: attachment {name!r} does not exist ({place(path, workspace)})")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -206,9 +242,16 @@ def find_release(name: str, workspace: Path) -> Path:
         return candidate.resolve()
     if len(as_path.parts) > 1:
         raise ReleaseError(f"{name}: no such release folder")
-    have = sorted(p.name for p in (workspace / "releases").glob("*/release.toml") for p in [p.parent])
+    have = known_releases(workspace)
     known = f"; releases here: {', '.join(have)}" if have else ""
-    raise ReleaseError(f"{name}: no such release (looked in {place(candidate, workspace)}{known})")
+    raise ReleaseError(
+        f"{name}: no such release (looked in {place(candidate, workspace)}{known}){did_you_mean(name, have)}"
+    )
+
+
+def known_releases(workspace: Path) -> list[str]:
+    """The folder names under ``releases/`` that hold a release.toml."""
+    return sorted(p.parent.name for p in (workspace / "releases").glob("*/release.toml"))
 
 
 def attachment_mime(attachment: Attachment) -> tuple[str, str]:

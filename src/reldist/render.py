@@ -28,6 +28,7 @@ from markupsafe import Markup
 from .config import Config
 from .contacts import Contact
 from .errors import TemplateError, place
+from .names import bad_template_name, did_you_mean
 from .release import Release
 from .stencil import Stencils, ValuePath, stencil_safe
 
@@ -144,6 +145,9 @@ class Renderer:
         return sorted((html & text) - {"base"})
 
     def has_template(self, name: str) -> bool:
+        """True for the bare name of a template pair in the folder (never a path)."""
+        if bad_template_name(name):
+            return False
         return name in self._templates or (
             (self.folder / f"{name}.html.j2").is_file() and (self.folder / f"{name}.txt.j2").is_file()
         )
@@ -153,10 +157,10 @@ class Renderer:
         pair = self._templates.get(name)
         if pair is None:
             if not self.has_template(name):
-                have = ", ".join(self.available()) or "none"
+                available = self.available()
                 raise TemplateError(
                     f"templates/{name}.html.j2 and templates/{name}.txt.j2: template {name!r} not found "
-                    f"(templates here: {have})"
+                    f"(templates here: {', '.join(available) or 'none'}){did_you_mean(name, available)}"
                 )
             pair = (self._compile(f"{name}.html.j2"), self._compile(f"{name}.txt.j2"))
             self._templates[name] = pair

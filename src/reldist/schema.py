@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ReldistError
+from .names import did_you_mean
 
 Schema = Mapping[str, type | tuple[type, ...]]
 
@@ -41,7 +42,8 @@ def check_table(
         name = f"{prefix}{key}"
         if key not in schema:
             known = ", ".join(sorted(schema))
-            raise error(f"{where}: unknown key '{name}' (known keys here: {known})")
+            hint = did_you_mean(name, [f"{prefix}{k}" for k in schema])
+            raise error(f"{where}: unknown key '{name}'{hint} (known keys here: {known})")
         expected = schema[key]
         types = expected if isinstance(expected, tuple) else (expected,)
         # TOML integers are fine where a float is expected; bool is not an int here.
