@@ -6,9 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, make_workspace
-from reldist.config import find_config, load_config, parse_duration, parse_size
+from reldist.config import _PLAIN_ADDRESS, find_config, load_config, parse_duration, parse_size, plain_address
 from reldist.errors import ConfigError, ReleaseError
 from reldist.markup import convert
 from reldist.release import find_release, load_release
@@ -65,6 +68,51 @@ def test_config_syntax_error_has_line(tmp_path: Path) -> None:
 def test_bad_sender_address(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'sender.address' 'press@@x' is not an email address"):
         load_config(write(tmp_path / "reldist.toml", '[sender]\nname = "x"\naddress = "press@@x"\n'))
+
+
+def _validated(text: str) -> str | None:
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+@given(st.from_regex(_PLAIN_ADDRESS, fullmatch=True) | st.emails())
+def test_plain_addresses_are_what_email_validator_returns(text: str) -> None:
+    # The shortcut that spares loading email-validator must never accept what it would refuse
+    # nor keep what it would change.
+    if plain_address(text):
+        assert _validated(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["press@ecomuseum.kz", "a.b+c@mail.example.org", "x_y@sub-domain.example.com", "ivan@mail.kz"],
+)
+def test_plain_address_shortcut_takes_common_addresses(text: str) -> None:
+    assert plain_address(text) and _validated(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Press@Ecomuseum.KZ",  # email-validator lowercases the domain
+        "ivan@@mail.kz",
+        "a..b@mail.kz",
+        ".a@mail.kz",
+        "a@localhost",
+        "a@mail.test",
+        "a@mail.local",
+        "a@xn--80a.kz",
+        "a@-mail.kz",
+        "a@mail.123",
+        "пресса@музей.kz",
+        "a@kz",
+        "a" * 60 + "@mail.kz",
+    ],
+)
+def test_plain_address_shortcut_leaves_the_rest_to_email_validator(text: str) -> None:
+    assert not plain_address(text)
 
 
 def test_smtp_table_switches_transport(tmp_path: Path) -> None:

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
-
 from .errors import ConfigError
 from .schema import Schema, check_table, str_list
 from .settings import DispatchSettings, DkimSettings, Rate, RetrySettings, SmtpSettings, parse_rate
@@ -297,7 +295,28 @@ def _path(root: Path, value: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+# Most configured addresses are short and plain (press@ecomuseum.kz): email-validator accepts
+# them and returns them unchanged, and importing it costs ~35 ms of every command's start
+# (`reldist status` needs no more of it). Anything else goes through email-validator;
+# tests/test_config_release.py checks that the two agree on what this lets through.
+_PLAIN_ADDRESS = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]{2,24}")
+_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})  # email-validator's
+
+
+def plain_address(text: str) -> bool:
+    """True when ``text`` is an address email-validator would accept and leave as it is."""
+    return (
+        len(text) <= 64
+        and _PLAIN_ADDRESS.fullmatch(text) is not None
+        and text.rpartition(".")[2] not in _SPECIAL_USE
+    )
+
+
 def _address(value: str, where: str, key: str) -> str:
+    if plain_address(value.strip()):
+        return value.strip()
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:

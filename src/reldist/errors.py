@@ -8,7 +8,10 @@ that the CLI can map them to exit codes; library users may catch :class:`Reldist
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def place(path: Path, root: Path) -> str:

@@ -7,9 +7,7 @@ failures with the server's words, the unknowns, what to do next) and :func:`repo
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
@@ -118,9 +116,13 @@ def write_report(
     """Write one line/object a recipient. CSV starts with a BOM so that Excel reads it as UTF-8."""
     records = report_rows(rows, tz)
     if fmt == "json":
+        import json
+
         out.write(json.dumps(list(records), ensure_ascii=False, indent=2) + "\n")
     elif fmt == "csv":
         out.write("\ufeff")
+        import csv
+
         writer = csv.DictWriter(out, fieldnames=REPORT_KEYS, lineterminator="\r\n", delimiter=delimiter)
         writer.writeheader()
         for record in records:

@@ -8,7 +8,6 @@ this module imports none of those, so that loading a workspace never loads aiosm
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -60,6 +59,8 @@ def is_loopback(host: str) -> bool:
     name = host.strip("[]").lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
+    import ipaddress  # not needed to load a workspace
+
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:

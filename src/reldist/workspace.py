@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import IO
 
@@ -102,6 +100,9 @@ def init_workspace(target: Path, *, force: bool = False) -> list[Path]:
         raise ConfigError(
             f"{target / CONFIG_NAME}: a workspace is already here (use --force to overwrite the example files)"
         )
+    import shutil  # only init copies files
+    from importlib import resources
+
     source = resources.files("reldist").joinpath(EXAMPLE)
     written: list[Path] = []
     with resources.as_file(source) as folder:

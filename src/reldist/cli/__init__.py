@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from .. import __version__
 from ..errors import ReldistError
@@ -32,13 +33,15 @@ Exit codes:
 """
 
 
-@dataclass(slots=True)
 class State:
     """Global options, handed to every command."""
 
-    workspace: Path | None
-    config: Path | None
-    verbose: int
+    __slots__ = ("config", "verbose", "workspace")
+
+    def __init__(self, *, workspace: Path | None, config: Path | None, verbose: int) -> None:
+        self.workspace = workspace
+        self.config = config
+        self.verbose = verbose
 
 
 #: Every command: the module of this package that defines it (as a function of the same name),
@@ -112,20 +115,26 @@ class ReldistGroup(click.Group):
 @click.option(
     "-w",
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     help="The workspace folder (default: the nearest folder with a reldist.toml, from here upwards).",
 )
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Use this reldist.toml.")
+@click.option("--config", type=click.Path(dir_okay=False), help="Use this reldist.toml.")
 @click.option("-v", "--verbose", count=True, help="Say more (repeat for more).")
 @click.version_option(__version__, prog_name="reldist")
 @click.pass_context
-def main(ctx: click.Context, workspace: Path | None, config: Path | None, verbose: int) -> None:
+def main(ctx: click.Context, workspace: str | None, config: str | None, verbose: int) -> None:
     """Send a press release to journalists: one personal bilingual email each, and a record of every delivery.
 
     A workspace holds reldist.toml, templates/, contacts/ and releases/. Start with
     'reldist init press-office'.
     """
-    ctx.obj = State(workspace=workspace, config=config, verbose=verbose)
+    from pathlib import Path  # here, not at the top: --help needs no pathlib
+
+    ctx.obj = State(
+        workspace=Path(workspace) if workspace is not None else None,
+        config=Path(config) if config is not None else None,
+        verbose=verbose,
+    )
 
 
 def run() -> None:  # pragma: no cover - the console script
