@@ -150,6 +150,47 @@ def test_a_changed_message_or_another_key_fails_verification(tmp_path: Path, kin
     assert other_key != key
 
 
+OVERSIGNED = (
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Id",
+    "MIME-Version",
+    "Content-Type",
+)
+
+
+@pytest.mark.parametrize("kind", ["rsa-pkcs8", "ed25519-pem"])
+def test_a_header_prepended_to_a_sent_message_fails_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Over-signing (RFC 6376 8.15): each header that must not be added is signed once more than
+    the message has it, so a copy prepended on the way (or a Cc it never had) breaks the signature."""
+    key, record = KEYS[kind]()
+    root = signed_office(tmp_path, key)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(main, ["send", RELEASE, "--yes", "--limit", "1"], catch_exceptions=False)
+    assert result.exit_code in (0, 3), result.output
+    (path,) = (root / "outbox" / RELEASE_ID).glob("*.eml")
+    data = path.read_bytes()
+    assert dkim.verify(data, dnsfunc=dns(record))
+    message = parse(data)
+    assert message["Reply-To"] and message["List-Id"] and message["List-Unsubscribe-Post"]
+    for name in OVERSIGNED:
+        forged = f"{name}: forged <evil@attacker.example>\r\n".encode() + data
+        assert not dkim.verify(forged, dnsfunc=dns(record)), f"a prepended {name} still verifies"
+        # placed just below the signature, where a relay would add it, too
+        head, _, rest = data.partition(b"\r\nFrom: ")
+        forged = head + f"\r\n{name}: forged\r\nFrom: ".encode() + rest
+        assert not dkim.verify(forged, dnsfunc=dns(record)), f"an inserted {name} still verifies"
+
+
 def test_re_folded_headers_still_verify(tmp_path: Path) -> None:
     """Relaxed header canonicalization: a relay that re-folds a header does not break the signature."""
     key, record = ed25519_key("pem")

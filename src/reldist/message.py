@@ -12,8 +12,10 @@ that is the same for all recipients (From, Subject per language, attachments) is
 and per recipient only To, Message-ID, Date and the two bodies are encoded. :func:`build_reference`
 builds the same message the slow, obviously-correct way; the tests prove both parse back equal.
 
-No header can be created or altered from contact data: control characters (CR, LF and the rest)
-in names are replaced by spaces before encoding, and addresses have been validated.
+No header can be created or altered from contact or release data: every C0 and C1 control
+character (CR, LF and the rest) in names, subjects, the release id and file names is replaced by a
+space before encoding (:func:`clean`), addresses have been validated, and every header block built
+is refused if a control character got in anyway (:func:`check_header_block`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ CRLF = "\r\n"
 #: Takes a built message and returns it signed (``reldist.dkim.DkimSigner`` is one).
 Signer = Callable[[bytes], bytes]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # C0, DEL, C1, line separators
+# The same set less CR and LF: what a finished header block may not contain anywhere.
+_CONTROL_IN_BLOCK = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 # 39 bytes of UTF-8 -> 52 base64 characters -> a 64-character encoded word, so that even
 # "Subject: " plus the first word stays within 78 columns.
@@ -48,6 +52,26 @@ _WORD_BYTES = 39
 def clean(text: str) -> str:
     """Text fit for a header: control characters become single spaces, ends stripped."""
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def check_header_block(text: str) -> str:
+    """``text`` (header fields, each ending in CRLF) unchanged, or ValueError when a control
+    character, a bare CR or LF, or a line starting with '.' is in it.
+
+    Values from outside (names, subjects, the release id, file names) are passed through
+    :func:`clean` before they become tokens, and addresses and config values are validated; this
+    is the last line of defence, run on every built header block, so that no value, whatever
+    its way in, can add or alter a header.
+    """
+    crlf = text.count("\r\n")
+    if (
+        text.count("\n") != crlf
+        or text.count("\r") != crlf
+        or "\n." in text
+        or _CONTROL_IN_BLOCK.search(text)
+    ):
+        raise ValueError(f"header block with a control character or not in canonical form: {text!r}")
+    return text
 
 
 def encoded_words(text: str) -> list[str]:
@@ -328,12 +352,9 @@ class MessageBuilder:
             head.append(header("List-Unsubscribe", [t + "," for t in targets[:-1]] + targets[-1:]))
             if url:
                 head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF)
-        text = "".join(head)
-        crlf = text.count("\r\n")
-        if text.count("\n") != crlf or text.count("\r") != crlf or "\n." in text:
-            # Every value above is cleaned or validated, so this is a bug; the transports rely on
-            # built messages being in SMTP form already (Outgoing.canonical).
-            raise ValueError(f"header block not in canonical form: {text!r}")
+        # Every value above is cleaned or validated, so a refusal here is a bug; the transports
+        # also rely on built messages being in SMTP form already (Outgoing.canonical).
+        text = check_header_block("".join(head))
         if self._attachments:
             text += (
                 f'Content-Type: multipart/mixed; boundary="{self._mixed}"{CRLF}{CRLF}--{self._mixed}{CRLF}'
@@ -358,10 +379,11 @@ class MessageBuilder:
             from urllib.parse import quote
 
             params = f"; filename*=utf-8''{quote(name)}"
+        fields = check_header_block(
+            f"Content-Type: {content_type}{CRLF}Content-Disposition: attachment{params}{CRLF}"
+        )
         return (
-            f"--=_reldist_BOUNDARY{CRLF}Content-Type: {content_type}{CRLF}"
-            f"Content-Disposition: attachment{params}{CRLF}"
-            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+            f"--=_reldist_BOUNDARY{CRLF}{fields}Content-Transfer-Encoding: base64{CRLF}{CRLF}"
         ).encode() + _b64(data)
 
 
