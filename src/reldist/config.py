@@ -48,7 +48,7 @@ _SENDER: Schema = {
     "organisation": str,
     "bounce": str,
 }
-_UNSUBSCRIBE: Schema = {"mailto": str, "url": str}
+_UNSUBSCRIBE: Schema = {"mailto": str, "url": str, "key_file": str, "key_env": str}
 _SMTP: Schema = {
     "host": str,
     "port": int,
@@ -105,6 +105,8 @@ class Config:
     list_id: str = ""
     unsubscribe_mailto: str | None = None
     unsubscribe_url: str | None = None
+    unsubscribe_key_file: Path = Path("unsubscribe.key")
+    unsubscribe_key_env: str | None = None
     smtp: SmtpSettings | None = None
     rates: tuple[Rate, ...] = ()
     retry: RetrySettings = field(default_factory=RetrySettings)
@@ -189,6 +191,8 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         raise ConfigError(
             f"{where}: 'unsubscribe.url' must not contain spaces or control characters (got {url!r})"
         )
+    if url is not None:
+        _check_token_url(url, where)
     list_id = data.get("list_id") or f"press.{sender.domain}"
     if re.search(r"[\x00-\x20\x7f-\x9f<>]", list_id):
         raise ConfigError(
@@ -230,6 +234,8 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         list_id=list_id,
         unsubscribe_mailto=mailto,
         unsubscribe_url=url,
+        unsubscribe_key_file=_path(root, unsub.get("key_file", "unsubscribe.key")),
+        unsubscribe_key_env=unsub.get("key_env") or None,
         smtp=smtp,
         rates=rates,
         retry=retry,
@@ -240,6 +246,21 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         ),
         max_html=parse_size(check_table_.get("max_html", "102KB"), f"{where}: 'check.max_html'"),
     )
+
+
+def _check_token_url(url: str, where: str) -> None:
+    # A link with the plain address in it lets anyone unsubscribe anyone (and costs spam score):
+    # the link names the recipient by a signed token instead.
+    if "{address}" in url or "{release}" in url:
+        raise ConfigError(
+            f"{where}: 'unsubscribe.url' must not carry the address: use a signed token, such as "
+            "url = \"https://press.example.org/unsubscribe/{token}\" (served by 'reldist serve')"
+        )
+    if "{token}" not in url:
+        raise ConfigError(
+            f"{where}: 'unsubscribe.url' needs {{token}} where the recipient's signed token goes, such as "
+            'url = "https://press.example.org/unsubscribe/{token}"'
+        )
 
 
 def _smtp(

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import css_inline
 import jinja2
@@ -27,10 +26,11 @@ from markupsafe import Markup
 
 from .config import Config
 from .contacts import Contact
-from .errors import TemplateError, place
+from .errors import ConfigError, TemplateError, place
 from .names import bad_template_name, did_you_mean
 from .release import Release
 from .stencil import Stencils, ValuePath, stencil_safe
+from .tokens import Keys, load_keys
 
 _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.DOTALL | re.IGNORECASE)
 STRING_KEYS = (
@@ -115,6 +115,7 @@ class Renderer:
         self.test = test
         self._now = now or dt.datetime.now(dt.UTC)
         self.strings = load_strings(self.folder, release.languages, workspace=config.root)
+        self.keys = unsubscribe_keys(config)
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.folder),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
@@ -328,15 +329,31 @@ class Renderer:
 
     def unsubscribe_url(self, address: str) -> str | None:
         url = self.config.unsubscribe_url
-        if url is None:
+        if url is None or self.keys is None:
             return None
-        return url.replace("{address}", quote(address, safe="@")).replace("{release}", quote(self.release.id))
+        return url.replace("{token}", self.keys.sign(self.release.id, address))
 
     def unsubscribe_mailto(self, address: str) -> str | None:
         mailto = self.config.unsubscribe_mailto
-        if mailto is None:
+        if mailto is None or self.keys is None:
             return None
-        return f"mailto:{mailto}?subject={quote('unsubscribe ' + address, safe='@')}"
+        # The token, not the address: a mailed request is honoured without trusting its From.
+        return f"mailto:{mailto}?subject=unsubscribe%20{self.keys.sign(self.release.id, address)}"
+
+
+def unsubscribe_keys(config: Config) -> Keys | None:
+    """The workspace's unsubscribe keys; a :class:`ConfigError` saying what to do when links are
+    configured and there is no key (a workspace made before keys existed)."""
+    keys = load_keys(
+        key_file=config.unsubscribe_key_file, key_env=config.unsubscribe_key_env, place=config.path.name
+    )
+    if keys is None and (config.unsubscribe_url or config.unsubscribe_mailto):
+        raise ConfigError(
+            f"{config.path.name} [unsubscribe]: no unsubscribe key ({config.unsubscribe_key_file.name} is "
+            "missing or empty); unsubscribe links are signed with it: run 'reldist keygen' in the workspace "
+            "to create one"
+        )
+    return keys
 
 
 def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -> dict[str, dict[str, str]]:

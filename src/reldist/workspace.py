@@ -19,6 +19,7 @@ from typing import IO
 from .config import CONFIG_NAME, Config, find_config, load_config
 from .errors import ConfigError, LockHeldError
 from .ledger import Clock, Ledger, utcnow
+from .tokens import KEY_FILE, add_key
 
 EXAMPLE = "example"
 
@@ -115,4 +116,8 @@ def init_workspace(target: Path, *, force: bool = False) -> list[Path]:
             written.append(destination)
     for folder_name in ("outbox",):
         (target / folder_name).mkdir(exist_ok=True)
+    # The key that signs unsubscribe links; kept when a workspace is re-initialised (--force),
+    # since a new key would break the links already sent.
+    if add_key(target / KEY_FILE):
+        written.append(target / KEY_FILE)
     return written

@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Preflight RELEASE and check its deliverability: render every recipient's message; send nothing.",
     ),
     "dispatch": ("dispatch", "Send every release whose send_at has come (for cron)."),
+    "keygen": ("feedback", "Create the key that signs unsubscribe links (unsubscribe.key, mode 600)."),
     "init": ("workspace", "Create a workspace in DIRECTORY with a working bilingual example release."),
     "preview": (
         "preview",

@@ -1,0 +1,36 @@
+"""``reldist keygen``, ``serve``, ``inbox`` and ``suppressed``: what comes back from journalists.
+
+Thin: each command loads the workspace, calls one function of ``tokens``, ``serve`` or
+``feedback`` and prints what it returns. Starlette, uvicorn and the IMAP client are imported only
+by the commands that use them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..tokens import add_key
+from . import common
+
+
+@click.command()
+@click.option("--rotate", is_flag=True, help="Put a new signing key first; old keys keep verifying.")
+@click.pass_context
+def keygen(ctx: click.Context, rotate: bool) -> None:
+    """Create the key that signs unsubscribe links (unsubscribe.key, mode 600).
+
+    'reldist init' makes one; run this in a workspace made before keys existed. With --rotate a
+    new key signs new links and the links already sent still work.
+    """
+    ws = common.workspace(ctx)
+    path = ws.config.unsubscribe_key_file
+    if ws.config.unsubscribe_key_env:
+        click.echo(
+            f"note: reldist.toml takes the keys from ${ws.config.unsubscribe_key_env}, not {path.name}"
+        )
+    if add_key(path, rotate=rotate):
+        click.echo(
+            f"{'Added a new signing key to' if rotate else 'Created'} {path} (mode 600; keep it secret)."
+        )
+    else:
+        click.echo(f"{path} exists already; 'reldist keygen --rotate' adds a new signing key.")
