@@ -1,5 +1,6 @@
 """Shared fixtures: ``office`` (an example workspace as the current folder); the SMTP server
-fixtures live in smtpfixtures.py (aiosmtpd on 127.0.0.1)."""
+fixtures live in smtpfixtures.py (aiosmtpd on 127.0.0.1), the PostgreSQL ones in pgfixtures.py
+(a throwaway cluster)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_workspace
+from pgfixtures import *  # noqa: F403
 from smtpfixtures import *  # noqa: F403
 
 

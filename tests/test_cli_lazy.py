@@ -10,7 +10,16 @@ import click
 
 from reldist.cli import COMMANDS, main
 
-HEAVY = ["jinja2", "aiosmtplib", "sqlite3", "css_inline", "babel", "markdown_it", "email_validator"]
+HEAVY = [
+    "jinja2",
+    "aiosmtplib",
+    "sqlite3",
+    "psycopg",
+    "css_inline",
+    "babel",
+    "markdown_it",
+    "email_validator",
+]
 
 
 def loaded_after(*args: str) -> set[str]:

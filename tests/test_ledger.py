@@ -1,4 +1,5 @@
-"""The ledger on a real SQLite file: migrations, planning rules, durable marks, suppressions."""
+"""The ledger on a real SQLite file and on a real PostgreSQL database (every test runs on both):
+migrations, planning rules, durable marks, suppressions."""
 
 from __future__ import annotations
 
@@ -9,68 +10,146 @@ from pathlib import Path
 import pytest
 
 from reldist.envelope import Outcome
-from reldist.errors import LedgerError
+from reldist.errors import ConfigError, LedgerError
 from reldist.ledger import Ledger, PlanEntry
-from reldist.migrations import MIGRATIONS
+from reldist.ledgerdb import parse_target
+from reldist.migrations import MIGRATIONS, sql_for
 
 
 def entry(address: str, status: str = "queued", **kw: str) -> PlanEntry:
     return PlanEntry(address_key=address.casefold(), address=address, status=status, contact="{}", **kw)  # type: ignore[arg-type]
 
 
-def test_new_ledger_is_wal_and_current(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's ledger lives: a new SQLite file, or a new empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "r.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def version(target: Path | str) -> int:
+    with Ledger.open(target) as ledger:
+        if ledger.dialect == "sqlite":
+            return int(ledger.db.execute("PRAGMA user_version").fetchone()[0])
+        return int(ledger.db.execute("SELECT version FROM reldist_schema").fetchone()[0])
+
+
+def set_version(target: Path | str, number: int) -> None:
+    if isinstance(target, Path):
+        db = sqlite3.connect(target)
+        db.execute(f"PRAGMA user_version = {number}")
+        db.close()
+        return
+    import psycopg
+
+    with psycopg.connect(target, autocommit=True) as db:
+        db.execute("UPDATE reldist_schema SET version = %s", (number,))
+
+
+def test_new_ledger_is_current(target: Path | str) -> None:
+    assert version(target) == len(MIGRATIONS)
+
+
+def test_new_sqlite_ledger_is_wal(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "r.db") as ledger:
         assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
-def test_newer_ledger_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    Ledger.open(path).close()
-    db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    db.close()
+def test_newer_ledger_is_refused(target: Path | str) -> None:
+    Ledger.open(target).close()
+    set_version(target, len(MIGRATIONS) + 1)
     with pytest.raises(LedgerError, match="newer than this reldist"):
-        Ledger.open(path)
+        Ledger.open(target)
 
 
 def test_older_ledger_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     sqlite3.connect(path).close()  # an empty database: version 0
-    with Ledger.open(path) as ledger:
-        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert version(path) == len(MIGRATIONS)
 
 
-def test_a_version_1_ledger_with_rows_is_upgraded_and_keeps_them(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(f"BEGIN;\n{MIGRATIONS[0]()};\nPRAGMA user_version = 1;\nCOMMIT;")
-    db.execute(
+def test_a_version_1_ledger_with_rows_is_upgraded_and_keeps_them(target: Path | str) -> None:
+    insert = (
         "INSERT INTO deliveries (release_id, address_key, address, status, attempts, last_attempt_at, "
         "created_at, updated_at) VALUES ('r1', 'a@example.org', 'a@example.org', 'sent', 1, "
         "'2026-11-27T10:00:00.000+00:00', 'x', 'x')"
     )
-    db.close()
-    with Ledger.open(path) as ledger:
+    if isinstance(target, Path):
+        db = sqlite3.connect(target, isolation_level=None)
+        db.executescript(f"BEGIN;\n{sql_for(MIGRATIONS[0], 'sqlite')};\nPRAGMA user_version = 1;\nCOMMIT;")
+        db.execute(insert)
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as pg:
+            pg.execute(sql_for(MIGRATIONS[0], "postgresql"))
+            pg.execute("CREATE TABLE reldist_schema (version INTEGER NOT NULL)")
+            pg.execute("INSERT INTO reldist_schema VALUES (1)")
+            pg.execute(insert)
+    with Ledger.open(target) as ledger:
         assert ledger.counts("r1")["sent"] == 1
-        indexes = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "deliveries_attempted" in indexes
-        assert not indexes & {"deliveries_status", "deliveries_sent"}
         since = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
         assert ledger.sent_times(since) == [dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC).timestamp()]
-        plan = " ".join(
-            str(r[-1])
-            for r in ledger.db.execute(
-                "EXPLAIN QUERY PLAN SELECT last_attempt_at FROM deliveries WHERE last_attempt_at >= ? "
-                "AND status IN ('sent', 'sending', 'unknown') ORDER BY last_attempt_at",
-                ("2026",),
+        if ledger.dialect == "postgresql":
+            indexes = {
+                r[0]
+                for r in ledger.db.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'deliveries'")
+            }
+        else:
+            indexes = {r[0] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "deliveries_attempted" in indexes
+        assert not indexes & {"deliveries_status", "deliveries_sent"}
+        if ledger.dialect == "sqlite":
+            plan = " ".join(
+                str(r[-1])
+                for r in ledger.db.execute(
+                    "EXPLAIN QUERY PLAN SELECT last_attempt_at FROM deliveries WHERE last_attempt_at >= ? "
+                    "AND status IN ('sent', 'sending', 'unknown') ORDER BY last_attempt_at",
+                    ("2026",),
+                )
             )
-        )
-        assert "deliveries_attempted" in plan
+            assert "deliveries_attempted" in plan
 
 
-def test_plan_and_replan_never_resets_a_sent_row(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "r.db") as ledger:
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("reldist.db", "SQLITE"),
+        ("data/ledger.sqlite", "SQLITE"),
+        ("postgresql://reldist@db.office.local/reldist", "postgresql://reldist@db.office.local/reldist"),
+        ("postgres://reldist@db/reldist?sslmode=require", "postgres://reldist@db/reldist?sslmode=require"),
+        ("service=reldist", "service=reldist"),
+        ("host=db.office.local dbname=reldist", "host=db.office.local dbname=reldist"),
+    ],
+)
+def test_ledger_setting_chooses_the_engine(tmp_path: Path, value: str, expected: str) -> None:
+    found = parse_target(value, tmp_path, "reldist.toml")
+    assert found == (tmp_path / value if expected == "SQLITE" else expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mysql://reldist@db/reldist", "unknown database 'mysql'"),
+        ("sqlite:///reldist.db", "unknown database 'sqlite'"),
+        ("postgresql://reldist:secret@db/reldist", "must not contain the password"),
+        ("postgresql://reldist@db/reldist?password=secret", "must not contain the password"),
+        ("service=reldist password=secret", "must not contain the password"),
+    ],
+)
+def test_ledger_setting_refuses_unknown_engines_and_passwords(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_target(value, tmp_path, "reldist.toml")
+    assert "secret" not in str(caught.value)
+
+
+def test_plan_and_replan_never_resets_a_sent_row(target: Path | str) -> None:
+    with Ledger.open(target) as ledger:
         ledger.plan("r1", [entry("a@example.org"), entry("b@example.org"), entry("c@example.org")])
         ids = ledger.pending_ids("r1", ["queued"])
         assert len(ids) == 3
@@ -97,32 +176,32 @@ def test_plan_and_replan_never_resets_a_sent_row(tmp_path: Path) -> None:
         assert ledger.pending_ids("r1", ["queued", "deferred"], plan=number) == [rows["d@example.org"].id]
 
 
-def test_plan_rolls_back_when_entries_fail(tmp_path: Path) -> None:
+def test_plan_rolls_back_when_entries_fail(target: Path | str) -> None:
     def entries():  # type: ignore[no-untyped-def]
         yield entry("a@example.org")
         raise RuntimeError("template broke")
 
-    with Ledger.open(tmp_path / "r.db") as ledger:
+    with Ledger.open(target) as ledger:
         with pytest.raises(RuntimeError):
             ledger.plan("r1", entries())
         assert ledger.counts("r1")["queued"] == 0
 
 
-def test_interrupted_rows_become_unknown(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "r.db") as ledger:
+def test_interrupted_rows_become_unknown(target: Path | str) -> None:
+    with Ledger.open(target) as ledger:
         ledger.plan("r1", [entry("a@example.org")])
         (row_id,) = ledger.pending_ids("r1", ["queued"])
         ledger.mark_sending(row_id, "<m@x>")
     # another process (a new connection) finds it
-    with Ledger.open(tmp_path / "r.db") as ledger:
+    with Ledger.open(target) as ledger:
         assert ledger.get(row_id).status == "sending"
         assert ledger.recover_interrupted("r1") == 1
         row = ledger.get(row_id)
         assert row.status == "unknown" and row.attempts == 1 and row.message_id == "<m@x>"
 
 
-def test_suppressions(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "r.db") as ledger:
+def test_suppressions(target: Path | str) -> None:
+    with Ledger.open(target) as ledger:
         assert ledger.suppress("Ivan@Example.org", reason="asked")
         assert not ledger.suppress("ivan@example.org")
         assert ledger.suppressions()["ivan@example.org"][1] == "asked"

@@ -23,6 +23,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .ledgerdb import parse_target
 from .schema import Schema, check_table, str_list
 from .settings import DispatchSettings, DkimSettings, Rate, RetrySettings, SmtpSettings, parse_rate
 
@@ -100,7 +101,8 @@ class Config:
     sender: Sender
     languages: tuple[str, ...] = ("ru", "en")
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    ledger_path: Path = Path("reldist.db")
+    ledger_path: Path = Path("reldist.db")  # the SQLite file (unused when ledger_url is set)
+    ledger_url: str | None = None  # a PostgreSQL ledger: libpq URL or conninfo (service=…)
     outbox_path: Path = Path("outbox")
     list_id: str = ""
     unsubscribe_mailto: str | None = None
@@ -119,6 +121,11 @@ class Config:
     def root(self) -> Path:
         """The workspace folder."""
         return self.path.parent
+
+    @property
+    def ledger(self) -> Path | str:
+        """Where the ledger is: the SQLite file, or the PostgreSQL URL or conninfo."""
+        return self.ledger_url if self.ledger_url is not None else self.ledger_path
 
     @property
     def transport_name(self) -> Literal["smtp", "outbox"]:
@@ -201,6 +208,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         )
 
     smtp, rates, retry = _smtp(data.get("smtp"), where, root)
+    ledger = parse_target(data.get("ledger", "reldist.db"), root, where)
 
     dkim = None
     if "dkim" in data:
@@ -229,7 +237,8 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         sender=sender,
         languages=languages,
         timezone=timezone,
-        ledger_path=_path(root, data.get("ledger", "reldist.db")),
+        ledger_path=ledger if isinstance(ledger, Path) else root / "reldist.db",
+        ledger_url=ledger if isinstance(ledger, str) else None,
         outbox_path=_path(root, data.get("outbox", "outbox")),
         list_id=list_id,
         unsubscribe_mailto=mailto,

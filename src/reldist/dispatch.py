@@ -613,7 +613,7 @@ def _too_late_reported(ledger: Ledger, release_id: str, send_at: dt.datetime) ->
 @contextlib.contextmanager
 def _existing_ledger(workspace: Workspace) -> Iterator[Ledger | None]:
     """The ledger if there is one; a look-only command never creates it."""
-    if not workspace.config.ledger_path.exists():
+    if not workspace.has_ledger():
         yield None
         return
     with workspace.open_ledger(create=False) as ledger:

@@ -48,6 +48,12 @@ class LedgerError(ReldistError, RuntimeError):
     """The delivery ledger cannot be opened or is of a newer version."""
 
 
+class LedgerUnreachableError(LedgerError, ConnectionError):
+    """A PostgreSQL ledger's server could not be reached, or the connection was lost."""
+
+    exit_code = 4
+
+
 class TransportError(ReldistError, ConnectionError):
     """The mail server could not be reached or refused us as a whole (not one recipient)."""
 

@@ -1,4 +1,5 @@
-"""The delivery ledger: one SQLite file (WAL) that knows what became of every recipient.
+"""The delivery ledger: one SQLite file (WAL), or a PostgreSQL database shared by several senders,
+that knows what became of every recipient.
 
 Schema (see ``migrations``):
 
@@ -22,16 +23,14 @@ This module owns SQL; it knows nothing of SMTP, templates or files other than th
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
 from .envelope import Outcome
 from .errors import LedgerError
-from .migrations import MIGRATIONS
+from .ledgerdb import LOCK_CLASS, Connection, Target, connect, dialect_of
 
 Status = Literal["queued", "sending", "sent", "deferred", "failed", "skipped", "suppressed", "unknown"]
 STATUSES: tuple[Status, ...] = (
@@ -100,38 +99,17 @@ class PlanEntry:
 class Ledger:
     """An open ledger. Use :meth:`open`; close it (or use ``with``) when done."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path, *, clock: Clock = utcnow) -> None:
+    def __init__(self, db: Connection, path: Target, *, clock: Clock = utcnow) -> None:
         self.db = db
-        self.path = path
+        self.path = path  # the SQLite file or the PostgreSQL URL, as messages name it
         self.clock = clock
+        self.dialect = dialect_of(db)
 
     @classmethod
-    def open(cls, path: Path, *, clock: Clock = utcnow, create: bool = True) -> Self:
-        """Open (creating and migrating as needed). A ledger newer than this reldist is refused."""
-        if not create and not path.exists():
-            raise LedgerError(f"{path}: no ledger yet (nothing has been sent from this workspace)")
-        try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{path}: cannot open the ledger: {exc}") from None
-        if version > len(MIGRATIONS):
-            db.close()
-            raise LedgerError(
-                f"{path}: the ledger is of version {version}, newer than this reldist understands "
-                f"({len(MIGRATIONS)}); upgrade reldist"
-            )
-        for number in range(version, len(MIGRATIONS)):
-            script = MIGRATIONS[number]()
-            try:
-                db.executescript(f"BEGIN IMMEDIATE;\n{script};\nPRAGMA user_version = {number + 1};\nCOMMIT;")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        return cls(db, path, clock=clock)
+    def open(cls, path: Target, *, clock: Clock = utcnow, create: bool = True) -> Self:
+        """Open (creating and migrating as needed) a SQLite file, or a PostgreSQL database when
+        ``path`` is a URL or conninfo string. A ledger newer than this reldist is refused."""
+        return cls(connect(path, create=create), path, clock=clock)
 
     def close(self) -> None:
         self.db.close()
@@ -156,7 +134,7 @@ class Ledger:
         plan no longer contains are removed. Nothing is committed if ``entries`` raises.
         """
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        self._begin_exclusive(f"plan:{release_id}")
         try:
             number = db.execute(
                 "SELECT COALESCE(MAX(plan), 0) + 1 FROM deliveries WHERE release_id = ?",
@@ -197,6 +175,15 @@ class Ledger:
             raise
         return int(number)
 
+    def _begin_exclusive(self, name: str) -> None:
+        """Begin a transaction that no other writer of ``name`` runs beside: SQLite takes its
+        write lock at once; PostgreSQL takes an advisory lock held until the transaction ends."""
+        if self.dialect == "sqlite":
+            self.db.execute("BEGIN IMMEDIATE")
+            return
+        self.db.execute("BEGIN")
+        self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CLASS, name))
+
     def _upsert(self, rows: Sequence[tuple[object, ...]]) -> None:
         self.db.executemany(
             """
@@ -205,22 +192,22 @@ class Ledger:
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (release_id, address_key) DO UPDATE SET
                 plan = excluded.plan,
-                address = CASE WHEN status = 'sent' THEN address ELSE excluded.address END,
-                name = CASE WHEN status = 'sent' THEN name ELSE excluded.name END,
-                language = CASE WHEN status = 'sent' THEN language ELSE excluded.language END,
-                template = CASE WHEN status = 'sent' THEN template ELSE excluded.template END,
-                source = CASE WHEN status = 'sent' THEN source ELSE excluded.source END,
-                contact = CASE WHEN status = 'sent' THEN contact ELSE excluded.contact END,
+                address = CASE WHEN deliveries.status = 'sent' THEN deliveries.address ELSE excluded.address END,
+                name = CASE WHEN deliveries.status = 'sent' THEN deliveries.name ELSE excluded.name END,
+                language = CASE WHEN deliveries.status = 'sent' THEN deliveries.language ELSE excluded.language END,
+                template = CASE WHEN deliveries.status = 'sent' THEN deliveries.template ELSE excluded.template END,
+                source = CASE WHEN deliveries.status = 'sent' THEN deliveries.source ELSE excluded.source END,
+                contact = CASE WHEN deliveries.status = 'sent' THEN deliveries.contact ELSE excluded.contact END,
                 reason = CASE
-                    WHEN attempts = 0 AND status IN ('queued', 'skipped', 'suppressed') THEN excluded.reason
-                    WHEN excluded.status = 'suppressed' AND status IN ('deferred', 'failed', 'unknown')
+                    WHEN deliveries.attempts = 0 AND deliveries.status IN ('queued', 'skipped', 'suppressed') THEN excluded.reason
+                    WHEN excluded.status = 'suppressed' AND deliveries.status IN ('deferred', 'failed', 'unknown')
                         THEN excluded.reason
-                    ELSE reason END,
+                    ELSE deliveries.reason END,
                 status = CASE
-                    WHEN attempts = 0 AND status IN ('queued', 'skipped', 'suppressed') THEN excluded.status
-                    WHEN excluded.status = 'suppressed' AND status IN ('deferred', 'failed', 'unknown')
+                    WHEN deliveries.attempts = 0 AND deliveries.status IN ('queued', 'skipped', 'suppressed') THEN excluded.status
+                    WHEN excluded.status = 'suppressed' AND deliveries.status IN ('deferred', 'failed', 'unknown')
                         THEN 'suppressed'
-                    ELSE status END,
+                    ELSE deliveries.status END,
                 updated_at = excluded.updated_at
             """,
             rows,
@@ -369,11 +356,11 @@ class Ledger:
         )
 
     def start_run(self, release_id: str, command: str) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO runs (release_id, command, started_at) VALUES (?, ?, ?)",
+        found = self.db.execute(
+            "INSERT INTO runs (release_id, command, started_at) VALUES (?, ?, ?) RETURNING id",
             (release_id, command, self._now()),
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(found[0])
 
     def finish_run(self, run_id: int, outcome: str) -> None:
         self.db.execute(

@@ -35,11 +35,25 @@ class Workspace:
         return self.config.root
 
     def open_ledger(self, *, create: bool = True, clock: Clock = utcnow) -> Ledger:
-        return Ledger.open(self.config.ledger_path, create=create, clock=clock)
+        return Ledger.open(self.config.ledger, create=create, clock=clock)
+
+    def has_ledger(self) -> bool:
+        """True when a ledger may exist: the SQLite file does, or the ledger is a PostgreSQL database
+        (whether it holds a ledger yet, opening it with ``create=False`` tells)."""
+        return self.config.ledger_url is not None or self.config.ledger_path.exists()
 
     @contextlib.contextmanager
     def lock(self, purpose: str) -> Iterator[None]:
-        """Hold the workspace's exclusive lock; :class:`LockHeldError` at once if another process has it."""
+        """Hold the workspace's exclusive lock; :class:`LockHeldError` at once if another process has it.
+
+        With a PostgreSQL ledger the lock is an advisory lock in that database, so it holds
+        across machines."""
+        if self.config.ledger_url is not None:
+            from .ledgerdb import pg_lock
+
+            with pg_lock(self.config.ledger_url, "workspace", purpose):
+                yield
+            return
         path = self.config.ledger_path.with_name(self.config.ledger_path.name + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a+", encoding="utf-8") as handle:

@@ -40,7 +40,7 @@ def preview(
     nothing from the internet.
     """
     ws, loaded = common.release(ctx, release)
-    ledger = ws.open_ledger(create=False) if ws.config.ledger_path.exists() else None
+    ledger = ws.open_ledger(create=False) if ws.has_ledger() else None
     try:
         job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), ledger=ledger)
         result = write_preview(job, out.resolve() if out else None)

@@ -20,7 +20,7 @@ def status(ctx: click.Context, release: str | None) -> None:
     Without RELEASE, a line for every release in the ledger.
     """
     ws = common.workspace(ctx, hint=release)
-    if not ws.config.ledger_path.exists():
+    if not ws.has_ledger():
         click.echo("Nothing has been sent from this workspace yet (no ledger).")
         return
     with ws.open_ledger(create=False) as ledger:

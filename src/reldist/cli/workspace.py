@@ -85,7 +85,7 @@ def check(
 def _check(ctx: click.Context, release: str, lists: tuple[str, ...], where: tuple[str, ...]) -> CheckResult:
     ws, loaded = common.release(ctx, release)
     check_transport(make_transport(ws.config, loaded.id))  # the SMTP password can be had
-    ledger = ws.open_ledger(create=False) if ws.config.ledger_path.exists() else None
+    ledger = ws.open_ledger(create=False) if ws.has_ledger() else None
     try:
         job = Job(ws, loaded, lists=lists, where=common.where_pairs(where), ledger=ledger)
         return check_release(job)
