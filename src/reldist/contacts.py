@@ -16,7 +16,6 @@ the ledger's suppressions (the caller passes them in) or render anything.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import closing
@@ -30,6 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 from . import sheets
 from .errors import ContactsError, place
 from .names import bad_list_name, did_you_mean
+from .vocabulary import ACCEPTED_LANGUAGES, KNOWN_COLUMNS, column_name, language_code
 
 __all__ = [
     "KNOWN_COLUMNS",
@@ -42,23 +42,9 @@ __all__ = [
     "read_suppressed_file",
 ]
 
-KNOWN_COLUMNS: tuple[str, ...] = (
-    "email",
-    "name",
-    "lang",
-    "languages",
-    "outlet",
-    "beat",
-    "region",
-    "salutation",
-    "template",
-    "tags",
-)
-
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
-_ALIASES = {"e_mail": "email", "email_address": "email", "e_mail_address": "email", "mail": "email"}
-_LANG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
-_LANG_SPLIT = re.compile(r"[\s,;/]+")
+_LANG_SPLIT = re.compile(r"[,;/]+")
+_HEADER_SEARCH = 30  # rows looked at for the header (title rows above it are skipped)
 _TAG_SPLIT = re.compile(r"[;,]")
 
 
@@ -99,6 +85,8 @@ class _List:
     display: str
     encoding: str | None  # None for XLSX
     columns: tuple[str, ...]  # normalised header; "" for a column without a name
+    header_line: int = 1  # rows up to this one are the header and title rows above it
+    sheet: str | None = None  # the workbook sheet named as ``list#sheet``
 
 
 # -- finding lists ---------------------------------------------------------------------------
@@ -118,7 +106,11 @@ def _candidates(workspace: Path, name: str) -> list[Path]:
 
 
 def list_path(workspace: Path, name: str) -> Path:
-    """The file of list ``name``: ``contacts/<name>.csv``, ``.tsv``, ``.txt`` or ``.xlsx``."""
+    """The file of list ``name``: ``contacts/<name>.csv``, ``.tsv``, ``.txt`` or ``.xlsx``.
+
+    ``name#sheet`` names a sheet of a workbook; the file is the same.
+    """
+    name = name.partition("#")[0]
     problem = bad_list_name(name)
     if problem:
         raise ContactsError(f"list {problem}")
@@ -151,19 +143,30 @@ def list_path(workspace: Path, name: str) -> Path:
 
 
 def _column_name(text: str) -> str:
-    name = re.sub(r"[\s\-]+", "_", text.replace("\ufeff", "").strip().lower())
-    return _ALIASES.get(name, name)
+    return column_name(text)
 
 
 def _open(workspace: Path, name: str, path: Path, forced: str | None) -> _List:
-    """Find a list's encoding and read its header (only the header)."""
+    """Find a list's encoding and its header row (the first row with an email column)."""
     display = place(path, workspace)
+    sheet = name.partition("#")[2] or None
     encoding = None if path.suffix.lower() == ".xlsx" else sheets.encoding_of(path, display, forced)
-    with closing(sheets.rows(path, display, encoding)) as rows:
-        first = next(rows, None)
-    if first is None:
+    if sheet is not None and encoding is not None:
+        raise ContactsError(f"{display}: '#{sheet}' names a sheet, but this is a text file, not a workbook")
+    head: list[tuple[int, list[str] | sheets.BadRow]] = []
+    with closing(sheets.rows(path, display, encoding, sheet=sheet)) as rows:
+        for row in rows:
+            head.append(row)
+            cells = row[1]
+            if not isinstance(cells, sheets.BadRow) and "email" in (_column_name(c) for c in cells):
+                break
+            if len(head) >= _HEADER_SEARCH:
+                break
+    if not head:
         raise ContactsError(f"{display}: the file is empty (it needs a header row with 'email')")
-    line, cells = first
+    line, cells = head[-1]
+    if isinstance(cells, sheets.BadRow) or "email" not in (_column_name(c) for c in cells):
+        line, cells = head[0]
     if isinstance(cells, sheets.BadRow):
         raise ContactsError(f"{display}:{line}: cannot read the header: {cells.reason}")
     columns = tuple(_column_name(cell) for cell in cells)
@@ -179,15 +182,32 @@ def _open(workspace: Path, name: str, path: Path, forced: str | None) -> _List:
             first_at[column] = index
     if "email" not in first_at:
         found = ", ".join(cell.strip()[:40] for cell in cells if cell.strip())
-        raise ContactsError(f"{display}:{line}: no 'email' column (columns: {found})")
-    return _List(Path(name).stem, path, display, encoding, columns)
+        raise ContactsError(
+            f"{display}:{line}: no 'email' column (columns: {found}); name it email, E-mail or Почта"
+        )
+    return _List(Path(name.partition("#")[0]).stem, path, display, encoding, columns, line, sheet)
 
 
 # -- rows into contacts ----------------------------------------------------------------------
 
 
-def _split_languages(text: str) -> list[str]:
-    return [part.replace("_", "-").lower() for part in _LANG_SPLIT.split(text) if part]
+def _split_languages(text: str) -> list[str] | str:
+    """The codes of a ``languages`` cell (``ru, en``; ``русский / English``; ``ru en``), or the
+    part that names no language."""
+    codes: list[str] = []
+    for part in _LANG_SPLIT.split(text):
+        if not part.strip():
+            continue
+        code = language_code(part)
+        if code is not None:
+            codes.append(code)
+            continue
+        for word in part.split():
+            code = language_code(word)
+            if code is None:
+                return part.strip()
+            codes.append(code)
+    return codes
 
 
 def _split_tags(text: str) -> tuple[str, ...]:
@@ -201,7 +221,8 @@ def _matches(fields: Mapping[str, str], conditions: Sequence[tuple[str, str]]) -
         if column == "tags":
             values: Sequence[str] = _split_tags(cell) or ("",)
         elif column == "languages":
-            values = _split_languages(cell) or [""]
+            split = _split_languages(cell)
+            values = (split or [""]) if isinstance(split, list) else [cell]
         else:
             values = (cell,)
         if all(value.casefold() != wanted for value in values):
@@ -229,15 +250,14 @@ def _check_address(raw: str) -> tuple[str, str | None] | str:
 
 def _check_languages(fields: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]] | str:
     raw_lang = fields.get("lang", "")
-    lang = raw_lang.replace("_", "-").lower() or None
-    if lang is not None and not _LANG.fullmatch(lang):
-        return f"lang '{raw_lang}' is not a language code such as ru, en, kk"
+    lang = language_code(raw_lang) if raw_lang.strip() else None
+    if raw_lang.strip() and lang is None:
+        return f"lang '{raw_lang}' is not a language reldist knows; write {ACCEPTED_LANGUAGES}"
     raw_languages = fields.get("languages", "")
-    languages = tuple(dict.fromkeys(_split_languages(raw_languages)))
-    for code in languages:
-        if not _LANG.fullmatch(code):
-            return f"languages '{raw_languages}': '{code}' is not a language code such as ru, en, kk"
-    return lang, languages
+    split = _split_languages(raw_languages)
+    if isinstance(split, str):
+        return f"languages '{raw_languages}': '{split}' is not a language reldist knows; write {ACCEPTED_LANGUAGES}"
+    return lang, tuple(dict.fromkeys(split))
 
 
 def _fields(columns: tuple[str, ...], cells: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -344,10 +364,10 @@ def read_contacts(
     Each casefolded address comes out at most once as a Contact or a suppressed Skipped; later
     rows with it are duplicates. An invalid row does not count, so a corrected copy later wins.
     """
-    paths: dict[Path, str] = {}
-    for name in lists:
-        paths.setdefault(list_path(workspace, name), name)  # a list named twice is read once
-    opened = [_open(workspace, name, path, encoding) for path, name in paths.items()]
+    paths: dict[tuple[Path, str], str] = {}
+    for name in lists:  # a list named twice is read once
+        paths.setdefault((list_path(workspace, name), name.partition("#")[2]), name)
+    opened = [_open(workspace, name, path, encoding) for (path, _), name in paths.items()]
     conditions: list[tuple[str, str]] = []
     for column, value in where:
         key = _column_name(column)
@@ -360,8 +380,10 @@ def read_contacts(
     seen: dict[str, int] = {}
     displays = [lst.display for lst in opened]
     for index, lst in enumerate(opened):
-        with closing(sheets.rows(lst.path, lst.display, lst.encoding)) as rows:
-            for line, cells in itertools.islice(rows, 1, None):  # the header was read by _open
+        with closing(sheets.rows(lst.path, lst.display, lst.encoding, sheet=lst.sheet)) as rows:
+            for line, cells in rows:
+                if line <= lst.header_line:  # the header (read by _open) and title rows above it
+                    continue
                 item = _item(lst, line, cells, conditions, seen, suppressed, index=index, displays=displays)
                 if item is None:
                     continue
@@ -379,7 +401,9 @@ def read_suppressed_file(path: Path, *, workspace: Path | None = None) -> dict[s
     lst = _open(workspace or path.parent, path.stem, path, None)
     result: dict[str, str] = {}
     with closing(sheets.rows(lst.path, lst.display, lst.encoding)) as rows:
-        for line, cells in itertools.islice(rows, 1, None):
+        for line, cells in rows:
+            if line <= lst.header_line:
+                continue
             if isinstance(cells, sheets.BadRow):
                 raise ContactsError(f"{lst.display}:{line}: {cells.reason}")
             fields, stray = _fields(lst.columns, cells)

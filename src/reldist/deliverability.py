@@ -299,7 +299,7 @@ class Inspector:
         lst.filled.update(k for k, v in contact.fields.items() if v)
         lst.filled.update(k for k, v in (("name", contact.name), ("lang", contact.lang)) if v)
         lst.columns.update(contact.fields)
-        self._losses.add(contact.source, (contact.name, *contact.fields.values()))
+        self._losses.add(contact.source, (contact.name, *contact.fields.values()), contact.fields)
         if contact.lang and contact.lang not in self.release.languages:
             self._foreign.setdefault(contact.lang, []).append(contact.source)
 
@@ -330,7 +330,7 @@ class Inspector:
             *self._authentication(),
         ]
         found += [
-            Finding("warning", topic, item.code, item.place, item.message, item.found)
+            Finding(item.level, topic, item.code, item.place, item.message, item.found)
             for topic, item in text_findings(self.job, report, self._losses)
         ]
         found += [

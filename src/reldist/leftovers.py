@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .errors import place
 
@@ -66,6 +66,7 @@ class Leftover:
     place: str
     message: str
     found: str
+    level: Literal["warning", "note"] = "warning"
 
 
 def _quote(text: str, limit: int = 70) -> str:
@@ -225,18 +226,19 @@ def scan_field(value: str, place: str) -> list[Leftover]:
 
 
 class ListLosses:
-    """Contact rows where a ``?`` stands inside a Cyrillic word: letters lost to cp1251.
-
-    Keeps at most ``limit`` rows per list and counts the rest.
+    """Contact rows where a ``?`` stands inside a Cyrillic word (letters lost to cp1251), and the
+    columns of each list. Keeps at most ``limit`` rows per list and counts the rest.
     """
 
     def __init__(self, limit: int = 10) -> None:
         self.limit = limit
         self._rows: dict[str, list[Leftover]] = {}
         self._more: dict[str, int] = {}
+        self.columns: dict[str, set[str]] = {}  # list file -> its columns
 
-    def add(self, source: str, values: Iterable[str]) -> None:
+    def add(self, source: str, values: Iterable[str], columns: Iterable[str] = ()) -> None:
         """Look at one row's cells; ``source`` is ``contacts/x.csv:17``."""
+        self.columns.setdefault(source.rsplit(":", 1)[0], set()).update(columns)
         for value in values:
             match = _LOSS.search(value)
             if match is None:
@@ -285,6 +287,8 @@ def text_findings(job: Job, report: Preflight, losses: ListLosses) -> list[tuple
         text = (root / version.source).read_text(encoding="utf-8-sig")
         found += [("Content", item) for item in scan_markdown(text, version.source)]
     found += [("Recipients", item) for item in losses.findings()]
+    found += [("Recipients", item) for item in _columns(job, losses.columns)]
+    found += [("Recipients", item) for item in _sheets(job, report)]
     if report.ready == 0:
         why = (
             f"{len(report.invalid)} bad row(s), {len(report.suppressed)} do-not-contact, "
@@ -301,6 +305,72 @@ def text_findings(job: Job, report: Preflight, losses: ListLosses) -> list[tuple
                     "add rows to the list or name another list",
                     lists,
                 ),
+            )
+        )
+    return found
+
+
+def _columns(job: Job, lists: dict[str, set[str]]) -> list[Leftover]:
+    """One warning a list for the columns reldist does not know and no template uses."""
+    import jinja2
+
+    from .references import recipient_variables
+    from .vocabulary import KNOWN_COLUMNS, closest_column
+
+    folder = job.renderer.folder
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True)
+    used = {
+        variable
+        for path in sorted(folder.glob("*.j2"))
+        for variable, _ in recipient_variables(env, path.name)
+    }
+    found = []
+    for list_file, columns in sorted(lists.items()):
+        unknown = sorted(c for c in columns if c and c not in KNOWN_COLUMNS and c not in used)
+        if not unknown:
+            continue
+        named = []
+        for column in unknown:
+            guess = closest_column(column)
+            named.append(f"{column!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+        found.append(
+            Leftover(
+                "unknown-column",
+                list_file,
+                f"{', '.join(named)}: not a column reldist knows, and no template uses it "
+                "(templates can, as recipient.<column>); rename it if it is meant as one of "
+                f"{', '.join(KNOWN_COLUMNS)}",
+                ", ".join(unknown),
+            )
+        )
+    return found
+
+
+def _sheets(job: Job, report: Preflight) -> list[Leftover]:
+    """A note for each workbook with several sheets: which one was read."""
+    from .contacts import list_path
+    from .sheets import sheet_names
+
+    root = job.workspace.root
+    found = []
+    for name in report.lists or job.release.lists:
+        base, _, sheet = name.partition("#")
+        path = list_path(root, base)
+        if path.suffix.lower() != ".xlsx":
+            continue
+        names = sheet_names(path)
+        if len(names) < 2:
+            continue
+        read = sheet or names[0]
+        others = ", ".join(repr(n) for n in names if n != read)
+        found.append(
+            Leftover(
+                "sheet",
+                place(path, root),
+                f"the workbook has {len(names)} sheets; read {read!r}, not {others} "
+                f"(name another as {base}#<sheet> in lists)",
+                read,
+                "note",
             )
         )
     return found

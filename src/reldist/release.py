@@ -114,13 +114,13 @@ def load_release(
 
     release_id = check_id(data.get("id", folder.name), where, given="id" in data)
     versions = {lang: _version(data, lang, folder, workspace, where) for lang in languages}
-    lists = str_list(data.get("lists", []), where=where, name="lists", error=ReleaseError)
+    lists = str_list(_sheets(data.get("lists", []), where), where=where, name="lists", error=ReleaseError)
     if not lists:
         raise ReleaseError(
             f"{where}: 'lists' is empty: name at least one list in contacts/ (e.g. lists = [\"example\"])"
         )
     for name in lists:
-        problem = bad_list_name(name)
+        problem = bad_list_name(name.partition("#")[0])
         if problem:
             raise ReleaseError(f"{where}: 'lists': {problem}")
     template = data.get("template", "release")
@@ -144,6 +144,22 @@ def load_release(
         attachments=attachments,
         bilingual_subject=data.get("bilingual_subject", False),
     )
+
+
+def _sheets(value: Any, where: str) -> Any:
+    """``{name = "regional", sheet = "Журналисты"}`` in ``lists`` as ``"regional#Журналисты"``."""
+    if not isinstance(value, list):
+        return value
+    result = []
+    for item in value:
+        if isinstance(item, dict):
+            check_table(item, {"name": str, "sheet": str}, where=where, prefix="lists.", error=ReleaseError)
+            if "name" not in item:
+                raise ReleaseError(f"{where}: 'lists': {item!r} needs a name (the list in contacts/)")
+            result.append(f"{item['name']}#{item['sheet']}" if item.get("sheet") else item["name"])
+        else:
+            result.append(item)
+    return result
 
 
 def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, where: str) -> Version:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import string
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import Any
 
 import css_inline
 import jinja2
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 from markupsafe import Markup
 
@@ -373,11 +375,44 @@ def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -
             raise TemplateError(
                 f"{where}: no [{lang}] table; add the strings for {lang!r} (copy [en] and translate)"
             )
-        missing = [key for key in STRING_KEYS if not isinstance(table.get(key), str)]
-        if missing:
-            raise TemplateError(f"{where}: [{lang}] lacks {', '.join(missing)}")
+        for key in STRING_KEYS:
+            if key not in table:
+                raise TemplateError(
+                    f"{where} [{lang}] {key}: missing (copy it from another language and translate)"
+                )
+        for key, value in table.items():
+            if not isinstance(value, str):
+                raise TemplateError(f"{where} [{lang}] {key}: must be a string, not {value!r}")
+            if key in STRING_KEYS or key == "organisation":  # the ones reldist fills or shows as they are
+                _check_placeholders(value, _PLACEHOLDERS.get(key, ()), f"{where} [{lang}] {key}")
+        try:
+            Locale.parse(table["locale"])
+        except (ValueError, UnknownLocaleError):
+            raise TemplateError(
+                f"{where} [{lang}] locale: {table['locale']!r} is not a locale Babel knows (such as ru, en_GB, kk)"
+            ) from None
         strings[lang] = {key: str(value) for key, value in table.items()}
     return strings
+
+
+_PLACEHOLDERS = {
+    "embargo": ("when",),
+    "greeting": ("name",),
+    "why_received": ("organisation",),
+    "sent_on": ("date",),
+}
+
+
+def _check_placeholders(text: str, allowed: tuple[str, ...], where: str) -> None:
+    """An unknown ``{placeholder}`` or a lone brace is an error naming the string."""
+    can = ", ".join("{" + name + "}" for name in allowed) if allowed else "no placeholders"
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        raise TemplateError(f"{where}: {exc} in {text!r} (write {{{{ and }}}} for a literal brace)") from None
+    for name in names:
+        if name not in allowed:
+            raise TemplateError(f"{where}: unknown placeholder {{{name}}} in {text!r}; it can use {can}")
 
 
 def format_when(when: dt.datetime, tz: dt.tzinfo, locale: str) -> str:

@@ -4,7 +4,7 @@ Owns turning ``contacts/<name>.csv|.tsv|.txt|.xlsx`` into ``(line number, cells)
 encoding (a byte-order mark, strict UTF-8, or cp1251/KOI8/UTF-16 named by charset-normalizer
 and checked; anything else is an error, never a guess), the delimiter (``,`` ``;`` tab, from the
 header line) and Excel's ``sep=`` line, quoted cells over several lines (a row's number is the
-physical line it starts on), and the first sheet of an XLSX workbook. What the cells mean is
+physical line it starts on), and the first (or a named) sheet of an XLSX workbook. What the cells mean is
 ``contacts``' business.
 """
 
@@ -137,7 +137,10 @@ def _decode_error(path: Path, encoding: str, display: str) -> ContactsError:
 
 
 def _delimiter(lines: list[str]) -> str:
-    header = next((line for line in lines if line.strip()), "")
+    # the header is the line with the most delimiters: title lines above it have few or none
+    header = max(
+        (line for line in lines[:30] if line.strip()), key=lambda x: sum(map(x.count, ",;\t")), default=""
+    )
     counts = {d: header.count(d) for d in ",;\t"}
     present = [d for d in ",;\t" if counts[d]]
     if len(present) <= 1:
@@ -205,7 +208,7 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _xlsx_rows(path: Path, display: str) -> Iterator[Row]:
+def _xlsx_rows(path: Path, display: str, sheet_name: str | None = None) -> Iterator[Row]:
     # openpyxl costs ~15 MB when imported: only for workspaces that have an .xlsx list.
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -216,7 +219,13 @@ def _xlsx_rows(path: Path, display: str) -> Iterator[Row]:
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise ContactsError(f"{display}: cannot read it as an Excel workbook ({exc})") from None
     try:
-        sheet = book.worksheets[0]
+        if sheet_name is None:
+            sheet = book.worksheets[0]
+        elif sheet_name in book.sheetnames:
+            sheet = book[sheet_name]
+        else:
+            names = ", ".join(repr(name) for name in book.sheetnames)
+            raise ContactsError(f"{display}: no sheet {sheet_name!r} (the sheets are {names})")
         if isinstance(sheet, ReadOnlyWorksheet):
             sheet.reset_dimensions()  # some writers record a wrong size; read every row there is
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -225,10 +234,26 @@ def _xlsx_rows(path: Path, display: str) -> Iterator[Row]:
         book.close()
 
 
-def rows(path: Path, display: str, encoding: str | None) -> Generator[Row, None, None]:
-    """Every non-blank row of a list file, the header included, with its line (or row) number."""
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of an XLSX workbook, in order."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
     try:
-        rows = _xlsx_rows(path, display) if encoding is None else _csv_rows(path, display, encoding)
+        return list(book.sheetnames)
+    finally:
+        book.close()
+
+
+def rows(
+    path: Path, display: str, encoding: str | None, *, sheet: str | None = None
+) -> Generator[Row, None, None]:
+    """Every non-blank row of a list file, the header included, with its line (or row) number.
+
+    ``sheet`` names a workbook's sheet (default: the first).
+    """
+    try:
+        rows = _xlsx_rows(path, display, sheet) if encoding is None else _csv_rows(path, display, encoding)
         for number, cells in rows:
             if isinstance(cells, BadRow) or any(cell.strip() for cell in cells):
                 yield number, cells
