@@ -38,7 +38,7 @@ _LAZY = {
     "load_config": "config",
     "Ledger": "ledger",
     "Release": "release",
-    "find_release": "release",
+    "find_release": "names",
     "load_release": "release",
     "Job": "send",
     "SendResult": "send",
@@ -51,7 +51,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from .config import Config, load_config
     from .ledger import Ledger
-    from .release import Release, find_release, load_release
+    from .names import find_release
+    from .release import Release, load_release
     from .send import Job, SendResult, send_release
     from .workspace import Workspace, init_workspace, open_workspace
 

@@ -43,7 +43,13 @@ STATUSES: tuple[Status, ...] = (
     "suppressed",
     "unknown",
 )
+#: The statuses a message may be sent from (``mark_sending`` claims only these).
+SENDABLE: tuple[Status, ...] = ("queued", "deferred", "failed", "unknown")
 Clock = Callable[[], dt.datetime]
+
+
+class ClaimError(LedgerError):
+    """A row could not be claimed for sending: another run has it, or it is done."""
 
 
 def utcnow() -> dt.datetime:
@@ -76,6 +82,7 @@ class Row:
     first_attempt_at: str | None
     last_attempt_at: str | None
     updated_at: str
+    sent_at: str | None = None  # when the server accepted it (migration 3)
 
 
 _ROW_COLUMNS = ", ".join(Row.__slots__)
@@ -249,21 +256,37 @@ class Ledger:
         found = self.db.execute(sql, list(ids))
         return [Row(*row) for row in found]
 
-    def mark_sending(self, row_id: int, message_id: str) -> None:
-        """Durably note that this message is about to leave (its own transaction)."""
+    def mark_sending(self, row_id: int, message_id: str, *, expected: Sequence[Status] = SENDABLE) -> None:
+        """Claim the row: durably note that its message is about to leave (its own transaction).
+
+        A compare-and-set: the row changes only while its status is one of ``expected`` (by
+        default any status a message may be sent from: never ``sending``, ``sent``, ``skipped``
+        or ``suppressed``). When it is not, another run has claimed or finished it, and
+        :class:`ClaimError` is raised, so that exactly-once does not rest on the workspace lock alone.
+        """
         now = self._now()
-        self.db.execute(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, message_id = ?, "
+        marks = ", ".join("?" for _ in expected)
+        cursor = self.db.execute(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, message_id = ?, "  # noqa: S608
             "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, updated_at = ? "
-            "WHERE id = ?",
-            (message_id, now, now, now, row_id),
+            f"WHERE id = ? AND status IN ({marks})",
+            (message_id, now, now, now, row_id, *expected),
         )
+        if cursor.rowcount != 1:
+            found = self.db.execute("SELECT status FROM deliveries WHERE id = ?", (row_id,)).fetchone()
+            now_status = "gone" if found is None else found[0]
+            raise ClaimError(
+                f"{self.path}: delivery row {row_id} is {now_status}, not {' or '.join(expected)}: "
+                "another run has claimed it; this run stops rather than send it twice"
+            )
 
     def record(self, row_id: int, outcome: Outcome) -> None:
-        """Durably record the server's answer for one message."""
+        """Durably record the server's answer for one message (and, when it is ``sent``, when)."""
+        now = self._now()
         self.db.execute(
-            "UPDATE deliveries SET status = ?, smtp_code = ?, smtp_reply = ?, updated_at = ? WHERE id = ?",
-            (outcome.status, outcome.code, outcome.reply, self._now(), row_id),
+            "UPDATE deliveries SET status = ?, smtp_code = ?, smtp_reply = ?, updated_at = ?, "
+            "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
+            (outcome.status, outcome.code, outcome.reply, now, outcome.status, now, row_id),
         )
 
     # -- reading ---------------------------------------------------------------------------

@@ -108,3 +108,14 @@ def m002_lighter_indexes() -> str:
         DROP INDEX deliveries_sent;
         CREATE INDEX deliveries_attempted ON deliveries (last_attempt_at);
         """
+
+
+@migration
+def m003_sent_at() -> str:
+    # When the server accepted the message, apart from updated_at (which a later plan or a
+    # suppression also moves). Rows sent before this migration get their last attempt's time:
+    # the message was handed over then and its 2xx came within the same second or so.
+    return """
+        ALTER TABLE deliveries ADD COLUMN sent_at TEXT;
+        UPDATE deliveries SET sent_at = last_attempt_at WHERE status = 'sent';
+        """

@@ -19,7 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ReleaseError, place
 from .markup import Body, convert
-from .names import bad_list_name, bad_release_id, bad_template_name, did_you_mean
+from .names import (
+    bad_list_name,
+    bad_template_name,
+    check_id,
+    find_release,  # noqa: F401  (re-exported: reldist.release.find_release)
+)
 from .schema import Schema, check_table, str_list
 
 _TOP: Schema = {
@@ -189,18 +194,6 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
     return Version(lang=lang, subject=subject, preheader=preheader, body=convert(text), source=source)
 
 
-def check_id(value: object, where: str, *, given: bool = True) -> str:
-    """A release id from release.toml (or, when ``given`` is false, the folder's name), checked
-    to be a slug: it names a folder under outbox/ and goes into headers."""
-    if not isinstance(value, str):
-        raise ReleaseError(f"{where}: 'id' must be a string, not {value!r}")
-    problem = bad_release_id(value)
-    if problem:
-        fix = "" if given else '; rename the folder or set id = "..." in release.toml'
-        raise ReleaseError(f"{where}: {'id' if given else 'the folder name'}: {problem}{fix}")
-    return value
-
-
 def inside(folder: Path, name: str, *, where: str, key: str, workspace: Path) -> Path:
     """``folder / name`` with symlinks resolved, refused unless it stays inside ``folder``: a
     release must not send (or read) a file from elsewhere on the machine."""
@@ -246,28 +239,6 @@ def parse_when(value: dt.datetime | str | None, where: str, key: str) -> dt.date
             f"{where}: '{key}': {zone!r} is not a known time zone (such as Asia/Almaty)"
         ) from None
     return dt.datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=tz)
-
-
-def find_release(name: str, workspace: Path) -> Path:
-    """A release folder from a path or a bare id (``releases/<id>``)."""
-    as_path = Path(name)
-    if (as_path / "release.toml").is_file() or as_path.is_dir():
-        return as_path.resolve()
-    candidate = workspace / "releases" / name
-    if candidate.is_dir():
-        return candidate.resolve()
-    if len(as_path.parts) > 1:
-        raise ReleaseError(f"{name}: no such release folder")
-    have = known_releases(workspace)
-    known = f"; releases here: {', '.join(have)}" if have else ""
-    raise ReleaseError(
-        f"{name}: no such release (looked in {place(candidate, workspace)}{known}){did_you_mean(name, have)}"
-    )
-
-
-def known_releases(workspace: Path) -> list[str]:
-    """The folder names under ``releases/`` that hold a release.toml."""
-    return sorted(p.parent.name for p in (workspace / "releases").glob("*/release.toml"))
 
 
 def attachment_mime(attachment: Attachment) -> tuple[str, str]:

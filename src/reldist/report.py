@@ -20,6 +20,7 @@ REPORT_KEYS = (
     "name",
     "language",
     "template",
+    "outlet",
     "status",
     "attempts",
     "smtp_code",
@@ -28,6 +29,7 @@ REPORT_KEYS = (
     "message_id",
     "source",
     "first_attempt_at",
+    "sent_at",
     "updated_at",
 )
 
@@ -98,6 +100,7 @@ def report_rows(rows: Iterable[Row], tz: dt.tzinfo | None = None) -> Iterable[di
             "name": row.name,
             "language": row.language,
             "template": row.template,
+            "outlet": _outlet(row.contact),
             "status": row.status,
             "attempts": row.attempts,
             "smtp_code": row.smtp_code,
@@ -106,8 +109,33 @@ def report_rows(rows: Iterable[Row], tz: dt.tzinfo | None = None) -> Iterable[di
             "message_id": row.message_id,
             "source": row.source,
             "first_attempt_at": local_time(row.first_attempt_at, tz),
+            "sent_at": local_time(row.sent_at, tz),
             "updated_at": local_time(row.updated_at, tz),
         }
+
+
+def _outlet(contact: str | None) -> str:
+    """The contact's ``outlet`` column, from the JSON the ledger keeps (none for a bad row)."""
+    if not contact:
+        return ""
+    import json
+
+    fields = json.loads(contact).get("fields") or {}
+    return str(fields.get("outlet", ""))
+
+
+# A cell Excel (or LibreOffice, Google Sheets) would take as a formula: OWASP's list, plus the
+# full-width forms some spreadsheets also accept.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def excel_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (OWASP "CSV
+    injection"): a text starting with ``= + - @``, a tab or a line break gets a leading ``'``.
+    Numbers and empty cells are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def write_report(
@@ -126,7 +154,7 @@ def write_report(
         writer = csv.DictWriter(out, fieldnames=REPORT_KEYS, lineterminator="\r\n", delimiter=delimiter)
         writer.writeheader()
         for record in records:
-            writer.writerow(record)
+            writer.writerow({key: excel_safe(value) for key, value in record.items()})
     else:
         table = [
             [
@@ -141,4 +169,4 @@ def write_report(
             out.write("  ".join(cell[:60].ljust(widths[i]) for i, cell in enumerate(line)).rstrip() + "\n")
 
 
-__all__ = ["REPORT_KEYS", "STATUSES", "Summary", "report_rows", "summary", "write_report"]
+__all__ = ["REPORT_KEYS", "STATUSES", "Summary", "excel_safe", "report_rows", "summary", "write_report"]

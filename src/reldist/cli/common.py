@@ -50,11 +50,23 @@ def workspace(ctx: click.Context, hint: str | None = None) -> Workspace:
 
 
 def release(ctx: click.Context, name: str) -> tuple[Workspace, Release]:
-    from ..release import find_release, load_release
+    from ..names import find_release
+    from ..release import load_release
 
     ws = workspace(ctx, hint=name)
     folder = find_release(name, ws.root)
     return ws, load_release(folder, workspace=ws.root, default_languages=ws.config.languages)
+
+
+def recorded_release(name: str, ws: Workspace, known: list[str]) -> str:
+    """The id of RELEASE for ``status`` and ``report``: found as ``send`` finds it (a folder, a
+    folder name or an id), or an id the ledger has (``known``) whose folder is gone.
+    Neither: :class:`ReleaseError` listing the releases with the closest one."""
+    from ..names import find_release, release_id
+
+    if name in known and not (ws.root / "releases" / name).is_dir() and "/" not in name:
+        return name
+    return release_id(find_release(name, ws.root, also=known), ws.root)
 
 
 def where_pairs(values: tuple[str, ...]) -> list[tuple[str, str]]:

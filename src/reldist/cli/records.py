@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def status(ctx: click.Context, release: str | None) -> None:
     """
     ws = common.workspace(ctx, hint=release)
     if not ws.has_ledger():
+        if release is not None:
+            common.recorded_release(release, ws, [])  # a release that does not exist is an error
         click.echo("Nothing has been sent from this workspace yet (no ledger).")
         return
     with ws.open_ledger(create=False) as ledger:
@@ -33,10 +36,11 @@ def status(ctx: click.Context, release: str | None) -> None:
                 shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
                 click.echo(f"{rid}: {shown}")
             return
-        rid = Path(release).name if "/" in release else release
+        rid = common.recorded_release(release, ws, ledger.releases())
         info = summary(ledger, rid)
     if not info.total and not info.tests:
-        raise click.ClickException(f"{rid}: the ledger has no recipients for this release")
+        click.echo(f"{rid}: nothing recorded yet ('reldist send {rid}' sends it).")
+        return
     click.echo(f"{rid}: {info.total} recipients")
     for name, count in info.counts.items():
         if count:
@@ -101,9 +105,10 @@ def status(ctx: click.Context, release: str | None) -> None:
 def report(ctx: click.Context, release: str, fmt: Format, delimiter: str, output: Path | None) -> None:
     """One row per recipient of RELEASE: address, status, attempts, the server's reply, Message-ID."""
     ws = common.workspace(ctx, hint=release)
-    rid = Path(release).name if "/" in release else release
-    with ws.open_ledger(create=False) as ledger:
-        rows = ledger.rows(rid)
+    have_ledger = ws.has_ledger()
+    with ws.open_ledger(create=False) if have_ledger else contextlib.nullcontext() as ledger:
+        rid = common.recorded_release(release, ws, ledger.releases() if ledger else [])
+        rows = ledger.rows(rid) if ledger else iter(())
         if output is None:
             write_report(rows, fmt, sys.stdout, tz=ws.config.timezone, delimiter=delimiter)
         else:
