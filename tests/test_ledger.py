@@ -11,7 +11,7 @@ import pytest
 
 from reldist.envelope import Outcome
 from reldist.errors import ConfigError, LedgerError
-from reldist.ledger import Ledger, PlanEntry
+from reldist.ledger import ClaimError, Ledger, PlanEntry
 from reldist.ledgerdb import parse_target
 from reldist.migrations import MIGRATIONS, sql_for
 
@@ -207,3 +207,64 @@ def test_suppressions(target: Path | str) -> None:
         assert ledger.suppressions()["ivan@example.org"][1] == "asked"
         assert ledger.unsuppress("IVAN@example.org")
         assert ledger.suppressions() == {}
+
+
+def test_migration_3_backfills_sent_at(target: Path | str) -> None:
+    rows = (
+        ("a@example.org", "sent", "'2026-11-27T10:00:00.000+00:00'"),
+        ("b@example.org", "failed", "'2026-11-27T10:00:01.000+00:00'"),
+        ("c@example.org", "queued", "NULL"),
+    )
+    inserts = [
+        "INSERT INTO deliveries (release_id, address_key, address, status, attempts, last_attempt_at, "
+        f"created_at, updated_at) VALUES ('r1', '{a}', '{a}', '{status}', 1, {attempt}, 'x', 'y')"
+        for a, status, attempt in rows
+    ]
+    if isinstance(target, Path):
+        db = sqlite3.connect(target, isolation_level=None)
+        for number in range(2):
+            script = sql_for(MIGRATIONS[number], "sqlite")
+            db.executescript(f"BEGIN;\n{script};\nPRAGMA user_version = {number + 1};\nCOMMIT;")
+        for insert in inserts:
+            db.execute(insert)
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as pg:
+            for number in range(2):
+                pg.execute(sql_for(MIGRATIONS[number], "postgresql"))
+            pg.execute("CREATE TABLE reldist_schema (version INTEGER NOT NULL)")
+            pg.execute("INSERT INTO reldist_schema VALUES (2)")
+            for insert in inserts:
+                pg.execute(insert)
+    assert version(target) == len(MIGRATIONS)
+    with Ledger.open(target) as ledger:
+        sent_at = {row.address: row.sent_at for row in ledger.rows("r1")}
+    assert sent_at == {
+        "a@example.org": "2026-11-27T10:00:00.000+00:00",
+        "b@example.org": None,
+        "c@example.org": None,
+    }
+
+
+def test_mark_sending_is_a_compare_and_set(target: Path | str) -> None:
+    """Two connections to one ledger (two processes): a row is claimed once; a sent row never again."""
+    with Ledger.open(target) as one, Ledger.open(target) as other:
+        one.plan("r1", [entry("a@example.org"), entry("b@example.org")])
+        a, b = one.pending_ids("r1", ["queued"])
+        one.mark_sending(a, "<1@x>")
+        with pytest.raises(ClaimError, match="is sending"):
+            other.mark_sending(a, "<2@x>")
+        one.record(a, Outcome("sent", 250, "ok"))
+        with pytest.raises(ClaimError, match="is sent"):
+            other.mark_sending(a, "<3@x>")
+        with pytest.raises(ClaimError, match="not deferred"):
+            other.mark_sending(b, "<4@x>", expected=["deferred"])
+        other.mark_sending(b, "<5@x>", expected=["queued"])
+        row = one.get(a)
+        assert (row.status, row.attempts, row.message_id) == ("sent", 1, "<1@x>")
+        assert one.get(b).message_id == "<5@x>"
+        other.record(b, Outcome("deferred", 451, "later"))
+        assert one.get(b).sent_at is None  # only an accepted message has a sent_at
+        assert one.get(a).sent_at is not None

@@ -1,6 +1,6 @@
-"""What ``status`` and ``report`` show, and the ledger rules under them: formulas in CSV cells are
+"""What ``status`` and ``report`` show: formulas in CSV cells are
 neutralised, ``sent_at`` and ``outlet`` are reported (migration 3 backfills ``sent_at``), RELEASE is
-found as ``send`` finds it, and a row is claimed by compare-and-set."""
+found as ``send`` finds it. (The ledger's side, on both engines, is in test_ledger.py.)"""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ import csv
 import io
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
-import pytest
-
 from helpers import RELEASE_ID, run, write_contacts
-from reldist.envelope import Outcome
-from reldist.ledger import ClaimError, Ledger, PlanEntry
-from reldist.migrations import MIGRATIONS
 
 FORMULA = '=HYPERLINK("http://x","y")'
 
@@ -74,32 +68,6 @@ def test_report_has_sent_at_and_outlet(office: Path) -> None:
     assert after == before
 
 
-def test_migration_3_backfills_sent_at(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    for number in range(2):
-        db.executescript(f"BEGIN;\n{MIGRATIONS[number]()};\nPRAGMA user_version = {number + 1};\nCOMMIT;")
-    for address, status, attempt in (
-        ("a@example.org", "sent", "'2026-11-27T10:00:00.000+00:00'"),
-        ("b@example.org", "failed", "'2026-11-27T10:00:01.000+00:00'"),
-        ("c@example.org", "queued", "NULL"),
-    ):
-        db.execute(
-            "INSERT INTO deliveries (release_id, address_key, address, status, attempts, last_attempt_at, "
-            f"created_at, updated_at) VALUES ('r1', ?, ?, ?, 1, {attempt}, 'x', '2026-11-28T00:00:00')",
-            (address, address, status),
-        )
-    db.close()
-    with Ledger.open(path) as ledger:
-        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-        sent_at = {row.address: row.sent_at for row in ledger.rows("r1")}
-    assert sent_at == {
-        "a@example.org": "2026-11-27T10:00:00.000+00:00",
-        "b@example.org": None,
-        "c@example.org": None,
-    }
-
-
 def test_report_and_status_of_a_missing_release_are_errors(office: Path) -> None:
     code, out = run("send", RELEASE_ID, "--yes")
     assert code == 0
@@ -135,29 +103,3 @@ def test_status_of_a_release_whose_folder_is_gone_reads_the_ledger(office: Path)
     code, out = run("status", RELEASE_ID)
     assert code == 0, out
     assert "sent" in out
-
-
-def entry(address: str) -> PlanEntry:
-    return PlanEntry(address_key=address, address=address, status="queued", contact="{}")
-
-
-def test_mark_sending_is_a_compare_and_set(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    with Ledger.open(path) as one, Ledger.open(path) as other:
-        one.plan("r1", [entry("a@example.org"), entry("b@example.org")])
-        a, b = one.pending_ids("r1", ["queued"])
-        one.mark_sending(a, "<1@x>")
-        with pytest.raises(ClaimError, match="is sending"):
-            other.mark_sending(a, "<2@x>")  # another process cannot claim it again
-        one.record(a, Outcome("sent", 250, "ok"))
-        with pytest.raises(ClaimError, match="is sent"):
-            other.mark_sending(a, "<3@x>")
-        with pytest.raises(ClaimError, match="not deferred"):
-            other.mark_sending(b, "<4@x>", expected=["deferred"])
-        other.mark_sending(b, "<5@x>", expected=["queued"])
-        row = one.get(a)
-        assert (row.status, row.attempts, row.message_id) == ("sent", 1, "<1@x>")
-        assert one.get(b).message_id == "<5@x>"
-        other.record(b, Outcome("deferred", 451, "later"))
-        assert one.get(b).sent_at is None  # only an accepted message has a sent_at
-        assert one.get(a).sent_at is not None
