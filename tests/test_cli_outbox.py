@@ -197,7 +197,7 @@ def test_status_and_report(office: Path) -> None:
     }
     assert keys <= set(rows[0])
     code, out = run("report", RELEASE_ID, "--format", "csv")
-    assert out.lstrip("\ufeff").startswith("address,name,language")
+    assert out.lstrip("\ufeff").startswith("address,name,outlet,language")
     assert out.count("\n") == 15
 
 
@@ -267,7 +267,7 @@ def test_report_csv_for_excel_with_semicolons_and_local_times(office: Path) -> N
     code, out = run("report", RELEASE_ID, "--format", "csv", "--delimiter", ";")
     assert code == 0
     lines = out.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("address;name;language;template;status")
+    assert lines[0].startswith("address;name;outlet;language;template;status")
     assert "+05:00" in lines[1]  # the workspace's zone (Asia/Almaty), not UTC
 
 

@@ -18,9 +18,9 @@ Format = Literal["table", "csv", "json"]
 REPORT_KEYS = (
     "address",
     "name",
+    "outlet",
     "language",
     "template",
-    "outlet",
     "status",
     "attempts",
     "smtp_code",
@@ -98,9 +98,9 @@ def report_rows(rows: Iterable[Row], tz: dt.tzinfo | None = None) -> Iterable[di
         yield {
             "address": row.address,
             "name": row.name,
+            "outlet": _outlet(row.contact),
             "language": row.language,
             "template": row.template,
-            "outlet": _outlet(row.contact),
             "status": row.status,
             "attempts": row.attempts,
             "smtp_code": row.smtp_code,
