@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "dispatch": ("dispatch", "Send every release whose send_at has come (for cron)."),
     "keygen": ("feedback", "Create the key that signs unsubscribe links (unsubscribe.key, mode 600)."),
+    "ledger": (
+        "ledger",
+        "The ledger itself: which database, its schema version and rows; copy it into PostgreSQL.",
+    ),
     "init": ("workspace", "Create a workspace in DIRECTORY with a working bilingual example release."),
     "preview": (
         "preview",
