@@ -157,7 +157,8 @@ def child_reference(root: Path, count: int) -> dict[str, object]:
 def child_job(root: Path, trace: bool) -> dict[str, object]:
     import tracemalloc
 
-    from reldist.send import RESUME, Job, _rows
+    from reldist.job import Job
+    from reldist.send import RESUME, _rows
 
     ws, release = load(root)
     perf = time.perf_counter

@@ -220,8 +220,10 @@ def inproc_child(root: Path) -> None:
     import resource
     import threading
 
+    from reldist.job import Job
     from reldist.release import find_release, load_release
-    from reldist.send import Job, make_transport, send_release
+    from reldist.send import send_release
+    from reldist.transport.factory import make_transport
     from reldist.workspace import open_workspace
 
     t0 = time.perf_counter()

@@ -17,9 +17,10 @@ from click.testing import CliRunner
 
 from helpers import RELEASE_ID, parse, parts, set_lists, write_contacts
 from reldist.cli import main
+from reldist.job import Job
 from reldist.ledger import Ledger
 from reldist.release import load_release
-from reldist.send import RESUME, UNKNOWN, Job, send_release
+from reldist.send import RESUME, UNKNOWN, send_release
 from reldist.workspace import open_workspace
 
 RELEASE = f"releases/{RELEASE_ID}"

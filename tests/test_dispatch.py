@@ -27,9 +27,12 @@ from click.testing import CliRunner, Result
 
 from helpers import RELEASE_ID, make_workspace, parse, parts, set_lists, write_contacts
 from reldist.cli import main
-from reldist.dispatch import LATE_AFTER, Progress, decide, describe_time, dispatch, scan, schedule
+from reldist.describe import describe_time
+from reldist.dispatch import dispatch
+from reldist.job import Job
 from reldist.release import load_release
-from reldist.send import Job, send_release
+from reldist.schedule import LATE_AFTER, Progress, decide, scan, schedule
+from reldist.send import send_release
 from reldist.workspace import Workspace, open_workspace
 from smtpfixtures import SmtpServer, smtp_server
 

@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 
 from helpers import RELEASE_ID, make_workspace, parse, run, set_lists, write_contacts
+from reldist.job import Job
 from reldist.preview import write_preview
 from reldist.release import find_release, load_release
-from reldist.send import Job
 from reldist.workspace import open_workspace
 
 RELEASE = f"releases/{RELEASE_ID}"

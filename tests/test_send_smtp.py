@@ -26,9 +26,10 @@ from click.testing import CliRunner
 from helpers import RELEASE_ID, make_workspace, set_lists
 from reldist.cli import main
 from reldist.envelope import Outcome, Outgoing
+from reldist.job import Job
 from reldist.ledger import Ledger
 from reldist.release import load_release
-from reldist.send import Job, send_release
+from reldist.send import send_release
 from reldist.settings import parse_rate
 from reldist.transport.base import Connection
 from reldist.transport.smtp import SmtpTransport
@@ -352,9 +353,9 @@ def test_a_config_error_inside_the_send_loop_is_raised_not_waited_on(
     tmp_path: Path, smtpd: SmtpServer
 ) -> None:
     """deliver() itself: the first connection meets the missing password; the run must end."""
+    from reldist.engine import SendResult, deliver
     from reldist.errors import ConfigError
     from reldist.ratelimit import RateLimiter
-    from reldist.send import SendResult, deliver
 
     root = office(
         tmp_path,

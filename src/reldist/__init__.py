@@ -40,8 +40,8 @@ _LAZY = {
     "Release": "release",
     "find_release": "names",
     "load_release": "release",
-    "Job": "send",
-    "SendResult": "send",
+    "Job": "job",
+    "SendResult": "engine",
     "send_release": "send",
     "Workspace": "workspace",
     "init_workspace": "workspace",
@@ -50,10 +50,12 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .config import Config, load_config
+    from .engine import SendResult
+    from .job import Job
     from .ledger import Ledger
     from .names import find_release
     from .release import Release, load_release
-    from .send import Job, SendResult, send_release
+    from .send import send_release
     from .workspace import Workspace, init_workspace, open_workspace
 
 

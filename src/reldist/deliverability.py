@@ -1,7 +1,7 @@
 """The deliverability check: what makes a release land in spam, look broken or reach nobody.
 
 Owns ``reldist check``'s findings beyond the preflight's errors. :func:`check_release` walks every
-recipient's built message once (:func:`walk`, which ``preview`` uses too), feeds each to an
+recipient's built message once (:meth:`~reldist.job.Job.walk`, which ``preview`` uses too), feeds each to an
 :class:`Inspector`, and returns a :class:`CheckResult`: the preflight counts and a list of
 :class:`Finding`, each naming its place (a file, a line, a config key) and quoting what it found
 (the URL, the image, the variable, the size).
@@ -21,35 +21,32 @@ refer to); it sends nothing and writes nothing. Errors that stop a run (a broken
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 
+from .compose import Built
 from .config import format_size
 from .contacts import Contact
 from .errors import place
-from .ledger import PlanEntry
+from .job import Job
 from .leftovers import ListLosses, text_findings
 from .message import base64_size
-from .plan import Preflight, contact_from_json
+from .plan import Preflight
 from .references import HtmlRefs, line_of, recipient_variables, referenced_templates, target_kind
 from .render import Rendered, format_when
-from .send import Job
 
 __all__ = [
     "SUBJECT_MAX",
     "TOPICS",
-    "Built",
     "CheckResult",
     "Finding",
     "Inspector",
     "check_release",
     "failure",
     "html_size_as_sent",
-    "walk",
 ]
 
 Level = Literal["error", "warning", "note"]
@@ -159,47 +156,6 @@ class CheckResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Built:
-    """One recipient's message as it would leave."""
-
-    contact: Contact
-    rendered: Rendered
-    data: bytes
-    message_id: str
-
-
-def walk(
-    job: Job, report: Preflight, *, date: dt.datetime | None = None, sign: bool = True
-) -> Iterator[tuple[PlanEntry, Built | None]]:
-    """Every planned recipient with its built message (None for a skipped or suppressed row).
-
-    Fills ``report`` as the preflight does (counts, problems, sizes); holds one message at a time.
-    ``sign=False`` leaves out the DKIM signature (the key was proved when it was loaded).
-    """
-    date = date or dt.datetime.now(dt.UTC)
-    renderer, builder = job.renderer, job.builder
-    number = 0
-    for entry in job.planner.entries(report):
-        if entry.status != "queued" or entry.contact is None:
-            yield entry, None
-            continue
-        number += 1
-        contact = contact_from_json(entry.contact)
-        rendered = renderer.render(contact)
-        message_id = builder.new_message_id(number)
-        data = builder.build(
-            rendered,
-            contact,
-            message_id=message_id,
-            date=date,
-            sign=sign,
-        )
-        report.largest = max(report.largest, len(data))
-        report.total_bytes += len(data)
-        yield entry, Built(contact, rendered, data, message_id)
-
-
 def html_size_as_sent(html: str) -> int:
     """Bytes of the HTML part's body on the wire: UTF-8, CRLF, base64 in lines of 76 (the
     builder may end a line or two early where a shared chunk begins: a few bytes more)."""
@@ -211,7 +167,7 @@ def check_release(job: Job, *, now: dt.datetime | None = None) -> CheckResult:
     """Build every recipient's message once and report what would hurt its delivery."""
     report = Preflight(job.release)
     inspector = Inspector(job, now=now)
-    for _, built in walk(job, report, sign=False):
+    for _, built in job.walk(report, sign=False):
         if built is not None:
             inspector.add(built)
     return CheckResult(report, inspector.findings(report))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Literal
 from .errors import place
 
 if TYPE_CHECKING:
+    from .job import Job
     from .plan import Preflight
-    from .send import Job
 
 __all__ = ["LOOKALIKE", "Leftover", "ListLosses", "scan_field", "scan_markdown", "text_findings", "unmix"]
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .compose import Composer
 from .contacts import Contact, Skipped, read_contacts, read_suppressed
 from .errors import ContactsError
 from .ledger import PlanEntry
@@ -102,6 +103,7 @@ class Planner:
         self.release = release
         self.renderer = renderer
         self.builder = builder
+        self.composer = Composer(renderer, builder)
         self.lists = tuple(lists) or release.lists
         self.where = tuple(where)
         self.strict = strict
@@ -150,11 +152,7 @@ class Planner:
             languages = self.renderer.languages_for(item)
             template = item.template or self.release.template
             if build:
-                # Render, and make every header, as the send will; only the base64 of the two
-                # bodies is left to arithmetic (and the signature: the key was proved on loading).
-                size = self.builder.measure(
-                    self.renderer.render(item), item, message_id=self.builder.new_message_id(0), date=date
-                )
+                size = self.composer.measure(item, date=date)
                 report.largest = max(report.largest, size)
                 report.total_bytes += size
             report.ready += 1

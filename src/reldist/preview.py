@@ -29,9 +29,10 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-from .deliverability import Built, Finding, Inspector, html_size_as_sent, walk
+from .compose import Built
+from .deliverability import Finding, Inspector, html_size_as_sent
+from .job import Job
 from .plan import Preflight
-from .send import Job
 
 __all__ = ["PreviewResult", "default_folder", "write_preview"]
 
@@ -75,7 +76,7 @@ def write_preview(job: Job, folder: Path | None = None, *, now: dt.datetime | No
     groups: dict[tuple[tuple[str, ...], str], list[dict[str, Any]]] = {}
     skipped: list[dict[str, str]] = []
     number = 0
-    for entry, built in walk(job, report, date=now):
+    for entry, built in job.walk(report, date=now):
         if built is None:
             label = "do not contact" if entry.status == "suppressed" else "skipped"
             skipped.append(

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from .config import Config
 from .contacts import Contact
+from .describe import utc_offset
 from .errors import ConfigError, TemplateError, place
 from .names import bad_template_name, did_you_mean
 from .release import Release
@@ -419,17 +420,6 @@ def format_when(when: dt.datetime, tz: dt.tzinfo, locale: str) -> str:
     """``28 ноября 2026 г., 12:00 (UTC+5)`` in the workspace's time zone, in ``locale``."""
     local = when.astimezone(tz)
     return f"{format_date(local, 'long', locale=locale)}, {format_time(local, 'HH:mm', locale=locale)} ({utc_offset(local)})"
-
-
-def utc_offset(when: dt.datetime) -> str:
-    """``UTC+5``, ``UTC+5:30``, ``UTC-3``, ``UTC``."""
-    offset = when.utcoffset() or dt.timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    if minutes == 0:
-        return "UTC"
-    sign = "+" if minutes > 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 def _template_place(exc: BaseException, fallback: str) -> str:

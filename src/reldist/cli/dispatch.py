@@ -13,14 +13,11 @@ from pathlib import Path
 import click
 
 from ..config import Config
-from ..dispatch import (
-    ReleaseRun,
-    Scheduled,
-    describe_duration,
-    describe_time,
-)
+from ..describe import describe_duration, describe_time
+from ..dispatch import ReleaseRun
 from ..dispatch import dispatch as run_dispatch
-from ..dispatch import schedule as read_schedule
+from ..schedule import Scheduled
+from ..schedule import schedule as read_schedule
 from ..workspace import Workspace, open_workspace
 from . import common
 

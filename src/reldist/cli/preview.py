@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..job import Job
 from ..preview import write_preview
-from ..send import Job
 from . import common
 
 

@@ -6,20 +6,13 @@ import sys
 
 import click
 
+from ..engine import SendResult
+from ..job import Job
 from ..ledger import Status
+from ..proofs import send_test
 from ..release import Release
-from ..send import (
-    RESUME,
-    RETRY,
-    UNKNOWN,
-    Job,
-    SendResult,
-    check_transport,
-    make_transport,
-    proof_transport,
-    send_release,
-    send_test,
-)
+from ..send import RESUME, RETRY, UNKNOWN, send_release
+from ..transport.factory import check_transport, make_transport, proof_transport
 from ..workspace import Workspace
 from . import common
 from .progress import Progress

@@ -9,7 +9,8 @@ import click
 
 from ..deliverability import CheckResult, check_release, failure
 from ..errors import ReldistError
-from ..send import Job, check_transport, make_transport
+from ..job import Job
+from ..transport.factory import check_transport, make_transport
 from ..workspace import init_workspace
 from . import common
 
