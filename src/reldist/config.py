@@ -232,6 +232,27 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
     check_table_ = data.get("check", {})
     check_table(check_table_, _CHECK, where=where, prefix="check.", error=ConfigError)
 
+    max_attachments = parse_size(
+        check_table_.get("max_attachments", "5MB"), f"{where}: 'check.max_attachments'"
+    )
+    max_html = parse_size(check_table_.get("max_html", "102KB"), f"{where}: 'check.max_html'")
+    numbers: dict[str, float] = {
+        "dispatch.max_late": dispatch.max_late,
+        "dispatch.embargo_lead": dispatch.embargo_lead,
+        "check.max_html": max_html,
+        "check.max_attachments": max_attachments,
+    }
+    if smtp is not None:
+        numbers |= {
+            "smtp.port": smtp.port,
+            "smtp.connections": smtp.connections,
+            "smtp.messages_per_connection": smtp.messages_per_connection,
+            "smtp.timeout": smtp.timeout,
+            "smtp.retries": retry.attempts,
+            "smtp.backoff": retry.backoff,
+        }
+    check_numbers(numbers, where)
+
     return Config(
         path=path,
         sender=sender,
@@ -250,11 +271,39 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         retry=retry,
         dkim=dkim,
         dispatch=dispatch,
-        max_attachments=parse_size(
-            check_table_.get("max_attachments", "5MB"), f"{where}: 'check.max_attachments'"
-        ),
-        max_html=parse_size(check_table_.get("max_html", "102KB"), f"{where}: 'check.max_html'"),
+        max_attachments=max_attachments,
+        max_html=max_html,
     )
+
+
+_DAY = 86400.0
+#: Every numeric setting: (smallest, largest, unit). Checked in one place (:func:`check_numbers`)
+#: so that no value outside what the code was written for (``retries = 0``, ``timeout = inf``,
+#: ``port = 0``) gets further than loading the config.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "smtp.port": (1, 65535, ""),
+    "smtp.connections": (1, 64, ""),
+    "smtp.messages_per_connection": (1, 1_000_000, ""),
+    "smtp.timeout": (1, 3600, " seconds"),
+    "smtp.retries": (1, 20, ""),
+    "smtp.backoff": (0, 3600, " seconds"),
+    "dispatch.max_late": (60, 366 * _DAY, " seconds"),
+    "dispatch.embargo_lead": (0, 366 * _DAY, " seconds"),
+    "check.max_html": (1024, 1024**3, " bytes"),
+    "check.max_attachments": (0, 1024**3, " bytes"),
+}
+
+
+def check_numbers(values: dict[str, float], where: str) -> None:
+    """Raise :class:`ConfigError` naming the key and the accepted range for the first value out
+    of its range in :data:`RANGES` (NaN and infinity are never in range)."""
+    for key, value in values.items():
+        low, high, unit = RANGES[key]
+        if not low <= value <= high:  # False for NaN too
+            shown = int(value) if float(value).is_integer() else value
+            raise ConfigError(
+                f"{where}: '{key}' = {shown}{unit} is out of range: it must be from {low:g} to {high:g}{unit}"
+            )
 
 
 def _check_token_url(url: str, where: str) -> None:
@@ -290,9 +339,6 @@ def _smtp(
         raise ConfigError(f"{where}: 'smtp.auth' must be auto, plain, login or xoauth2, not {auth!r}")
     if auth == "xoauth2" and not table.get("token_command"):
         raise ConfigError(f"{where}: 'smtp.auth = \"xoauth2\"' needs 'smtp.token_command'")
-    for key in ("connections", "messages_per_connection"):
-        if key in table and table[key] < 1:
-            raise ConfigError(f"{where}: 'smtp.{key}' must be at least 1")
     rates: list[Rate] = []
     for text in str_list(table.get("rate", []), where=where, name="smtp.rate", error=ConfigError):
         try:
