@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from helpers import RELEASE_ID, make_workspace
 from reldist.cli import main
-from reldist.deliverability import CheckResult, Finding, check_release, html_size_as_sent
+from reldist.deliverability import check_release, html_size_as_sent
+from reldist.findings import CheckResult, Finding
 from reldist.job import Job
 from reldist.release import find_release, load_release
 from reldist.workspace import open_workspace

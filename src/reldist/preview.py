@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from .compose import Built
-from .deliverability import Finding, Inspector, html_size_as_sent
+from .deliverability import Inspector, html_size_as_sent
+from .findings import Finding
 from .job import Job
 from .plan import Preflight
 

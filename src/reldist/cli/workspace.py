@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..deliverability import CheckResult, check_release, failure
+from ..deliverability import check_release
 from ..errors import ReldistError
+from ..findings import CheckResult, failure
 from ..job import Job
 from ..transport.factory import check_transport, make_transport
 from ..workspace import init_workspace
