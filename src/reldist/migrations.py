@@ -119,3 +119,34 @@ def m003_sent_at() -> str:
         ALTER TABLE deliveries ADD COLUMN sent_at TEXT;
         UPDATE deliveries SET sent_at = last_attempt_at WHERE status = 'sent';
         """
+
+
+@migration
+def m004_feedback() -> dict[str, str]:
+    # What comes back after the server's 250: bounces, complaints, unsubscribes, replies. One row
+    # per incoming report, beside the delivery row (whose status stays what the server said).
+    # ``incoming`` is the incoming message's Message-ID, or a digest of it when it has none:
+    # UNIQUE, so reading a mailbox twice records nothing twice. A click on an unsubscribe link has
+    # no incoming message (NULL: SQLite lets NULLs repeat; the caller records a click once).
+    # Suppression sources are plain text: 'cli', 'contacts/suppressed.csv', 'bounce',
+    # 'complaint', 'unsubscribe-link', 'unsubscribe-mail'.
+    scripts = _per_engine("""
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER REFERENCES deliveries (id) ON DELETE SET NULL,
+            release_id TEXT NOT NULL DEFAULT '',
+            address_key TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL CHECK (kind IN ('bounced', 'soft-bounced', 'policy-bounced',
+                'complained', 'unsubscribed', 'replied', 'auto-replied')),
+            happened_at TEXT NOT NULL,          -- the report's Date, else when it was read
+            recorded_at TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',    -- 'inbox', 'unsubscribe-link', 'unsubscribe-mail', ...
+            detail TEXT NOT NULL DEFAULT '',    -- DSN status and diagnostic; a reply's first lines
+            incoming TEXT UNIQUE                -- the incoming Message-ID, or 'sha256:<hex>'
+        );
+        CREATE INDEX events_delivery ON events (delivery_id);
+        CREATE INDEX events_address ON events (address_key, kind);
+        CREATE INDEX deliveries_address ON deliveries (address_key);
+        """)
+    scripts["postgresql"] = scripts["postgresql"].replace("delivery_id INTEGER", "delivery_id BIGINT")
+    return scripts

@@ -53,6 +53,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Preflight RELEASE and check its deliverability: render every recipient's message; send nothing.",
     ),
     "dispatch": ("dispatch", "Send every release whose send_at has come (for cron)."),
+    "serve": (
+        "feedback",
+        "Serve the unsubscribe links (RFC 8058 one-click and a confirmation page) until stopped.",
+    ),
     "keygen": ("feedback", "Create the key that signs unsubscribe links (unsubscribe.key, mode 600)."),
     "ledger": (
         "ledger",

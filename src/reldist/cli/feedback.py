@@ -34,3 +34,33 @@ def keygen(ctx: click.Context, rotate: bool) -> None:
         )
     else:
         click.echo(f"{path} exists already; 'reldist keygen --rotate' adds a new signing key.")
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (such as 127.0.0.1:8080)")
+    return host.strip("[]"), int(port)
+
+
+@click.command()
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to listen; put your HTTPS proxy in front (see the README).",
+)
+@click.pass_context
+def serve(ctx: click.Context, listen: str) -> None:
+    """Serve the unsubscribe links (RFC 8058 one-click and a confirmation page) until stopped.
+
+    Set [unsubscribe] url in reldist.toml to the public address of this endpoint, such as
+    https://press.example.org/unsubscribe/{token}. GET /health answers 'ok' for monitoring.
+    """
+    from ..serve import run
+
+    host, port = _listen(listen)
+    ws = common.workspace(ctx)
+    click.echo(f"reldist serve: unsubscribe links of {ws.root} on http://{host}:{port}", err=True)
+    run(ws.config, host=host, port=port)
