@@ -27,7 +27,17 @@ if TYPE_CHECKING:
     from .job import Job
     from .plan import Preflight
 
-__all__ = ["LOOKALIKE", "Leftover", "ListLosses", "scan_field", "scan_markdown", "text_findings", "unmix"]
+__all__ = [
+    "LOOKALIKE",
+    "PLACEHOLDER",
+    "Leftover",
+    "ListLosses",
+    "scan_field",
+    "scan_markdown",
+    "script_fixes",
+    "text_findings",
+    "unmix",
+]
 
 _CYR = "\u0400-\u04ff"
 _LAT = "A-Za-z\u00c0-\u024f"
@@ -48,7 +58,7 @@ _PLACEHOLDER_WORDS = (
     r"insert|enter|type|add|your|fill|name of|укажите|указать|вставьте|вставить|введите|впишите|"
     r"прямой|ваш|ваше|ваши|фио|должность|дата|название|наименование|имя|фамилия|контакт"
 )
-_PLACEHOLDER = re.compile(
+PLACEHOLDER = re.compile(
     rf"\((?:{_PLACEHOLDER_WORDS})\b[^()\n]*\)|\[(?:{_PLACEHOLDER_WORDS}|…|\.\.\.)[^\[\]\n]*\](?!\()"
     r"|\b[XХ]{3,}\b|_{4,}|\blorem ipsum\b",
     re.IGNORECASE,
@@ -83,7 +93,9 @@ def unmix(word: str) -> str | None:
     return fixed if not (has_cyr and has_lat) else None
 
 
-def _mixed(line: str, place: str) -> Iterator[Leftover]:
+def script_fixes(line: str) -> Iterator[tuple[str, str | None, bool]]:
+    """(word, the word in one alphabet or None, True when it is a Latin look-alike word in Russian
+    text) for each word of ``line`` that mixes Latin and Cyrillic or looks Cyrillic but is not."""
     bare = _LINK_TARGET.sub(" ", line)
     cyr = len(re.findall(f"[{_CYR}]", bare))
     lat = len(re.findall(f"[{_LAT}]", bare))
@@ -91,18 +103,7 @@ def _mixed(line: str, place: str) -> Iterator[Leftover]:
         has_cyr = re.search(f"[{_CYR}]", word) is not None
         has_lat = re.search(f"[{_LAT}]", word) is not None
         if has_cyr and has_lat:
-            latin_fewer = _latin_fewer(word)
-            odd = [c for c in dict.fromkeys(word) if c.isalpha() and c.isascii() == latin_fewer]
-            letters = ", ".join(f"'{c}'" for c in odd) + (" Latin" if latin_fewer else " Cyrillic")
-            fixed = unmix(word)
-            fix = f"write {fixed!r}" if fixed else "retype it in one alphabet"
-            yield Leftover(
-                "mixed-script",
-                place,
-                f"{word!r} mixes Latin and Cyrillic letters ({letters}): it looks right but search, "
-                f"spell checkers and screen readers break on it; {fix}",
-                word,
-            )
+            yield word, unmix(word), False
         elif (
             has_lat
             and not has_cyr
@@ -112,7 +113,12 @@ def _mixed(line: str, place: str) -> Iterator[Leftover]:
             and not _ROMAN.fullmatch(word)
             and cyr > 2 * lat
         ):
-            fixed = "".join(LOOKALIKE[c] for c in word)
+            yield word, "".join(LOOKALIKE[c] for c in word), True
+
+
+def _mixed(line: str, place: str) -> Iterator[Leftover]:
+    for word, fixed, lookalike in script_fixes(line):
+        if lookalike:
             yield Leftover(
                 "mixed-script",
                 place,
@@ -120,6 +126,18 @@ def _mixed(line: str, place: str) -> Iterator[Leftover]:
                 f"abbreviation, write {fixed!r} in Cyrillic",
                 word,
             )
+            continue
+        latin_fewer = _latin_fewer(word)
+        odd = [c for c in dict.fromkeys(word) if c.isalpha() and c.isascii() == latin_fewer]
+        letters = ", ".join(f"'{c}'" for c in odd) + (" Latin" if latin_fewer else " Cyrillic")
+        fix = f"write {fixed!r}" if fixed else "retype it in one alphabet"
+        yield Leftover(
+            "mixed-script",
+            place,
+            f"{word!r} mixes Latin and Cyrillic letters ({letters}): it looks right but search, "
+            f"spell checkers and screen readers break on it; {fix}",
+            word,
+        )
 
 
 def _latin_fewer(word: str) -> bool:
@@ -197,7 +215,7 @@ def scan_line(line: str, place: str) -> Iterator[Leftover]:
             _quote(field.group()),
         )
     yield from _mixed(line, place)
-    for match in _PLACEHOLDER.finditer(line):
+    for match in PLACEHOLDER.finditer(line):
         yield Leftover(
             "placeholder",
             place,

@@ -44,7 +44,8 @@ class State:
         self.verbose = verbose
 
 
-#: Every command: the module of this package that defines it (as a function of the same name),
+#: Every command: the module of this package that defines it (as a function of the same name, or
+#: with a trailing _ when the name is a Python keyword),
 #: and its one-line help, which ``reldist --help`` shows without importing the module.
 #: tests/test_cli_lazy.py checks that each line is the command's own.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,7 +63,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ledger",
         "The ledger itself: which database, its schema version and rows; copy it into PostgreSQL.",
     ),
+    "import": (
+        "authoring",
+        "Turn FILE (.docx, Word's .txt, .html or .md) into RELEASE's LANG version (releases/<id>/<lang>.md).",
+    ),
     "init": ("workspace", "Create a workspace in DIRECTORY with a working bilingual example release."),
+    "new": (
+        "authoring",
+        "Create releases/RELEASE_ID with a release.toml and a Markdown file a language to fill in.",
+    ),
     "preview": (
         "preview",
         "Write every recipient's message of RELEASE as a local page (index.html); send nothing.",
@@ -91,7 +100,8 @@ class ReldistGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module = importlib.import_module(f".{COMMANDS[cmd_name][0]}", __name__)
-            command = getattr(module, cmd_name)
+            # a command named like a Python keyword is defined with a trailing _ (import_)
+            command = getattr(module, cmd_name, None) or getattr(module, cmd_name + "_")
             assert isinstance(command, click.Command), cmd_name
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)

@@ -1,0 +1,315 @@
+"""``reldist new`` and ``reldist import``: the seed Word export, text exports with real field markers,
+real .docx files made with python-docx, HTML and Markdown, through the real command.
+
+Each test asserts on the Markdown written, the guesses printed with their lines, and what
+``reldist check`` and ``send`` then make of the release.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import docx
+import pytest
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+
+from helpers import RELEASE_ID, parse, run
+
+SEED = Path(__file__).parent / "data" / "seed-word-export.txt"
+LEFTOVERS = {"replacement-char", "field-code", "mixed-script", "duplicate-paragraph", "placeholder"}
+
+
+def codes(release: str) -> dict[str, list[str]]:
+    code, output = run("check", release, "--format", "json")
+    found: dict[str, list[str]] = {}
+    for finding in json.loads(output)["findings"]:
+        found.setdefault(finding["code"], []).append(finding["place"])
+    return found
+
+
+def test_the_seed_imported_with_one_command(office: Path) -> None:
+    code, output = run("import", "2026-12-seed", "ru", str(SEED))
+    assert code == 0, output
+    md = office / "releases" / "2026-12-seed" / "ru.md"
+    text = md.read_text(encoding="utf-8")
+    example = (office / "releases" / RELEASE_ID / "ru.md").read_text(encoding="utf-8")
+    # headline, dateline, text, quotes, notes to editors, contacts heading: as the example has them
+    cut = example.index("За дополнительной информацией")
+    assert text[:cut] == example[:cut]
+    assert "ПРЕСС-РЕЛИЗ" not in text and "HYPERLINK" not in text and "\ufffd" not in text
+    for target in (
+        "mailto:martin.zelinka@arnika.org",
+        "mailto:irina.ignatovich@ecomuseum.kz",
+        "mailto:delegation-kazakhstan-pic@eeas.europa.eu",
+    ):
+        assert f"]({target})" in text
+    assert (
+        "**Представительство Европейского Союза в Республике Казахстан**\\\nул. Космонавтов, д. 62, 7 этаж\\\n"
+        in text
+    )
+    assert text.count("За дополнительной информацией") == 1  # the repeat is dropped
+    assert "прямой рабочий номер" not in text  # the unfilled template line is dropped
+    lines = text.splitlines()
+
+    def line_of(needle: str) -> int:
+        return next(n for n, line in enumerate(lines, 1) if needle in line)
+
+    where = "releases/2026-12-seed/ru.md"
+    assert f"{where}:1: joined two lines that Word had broken apart" in output
+    assert f"{where}:1: dropped the label 'ПРЕСС-РЕЛИЗ'" in output
+    assert f"{where}:3: КАРАГАНДА taken as the dateline" in output
+    assert (
+        f"{where}:{line_of('Мэдсен')}: 'Мэдсeн' had Latin and Cyrillic letters mixed; wrote 'Мэдсен'"
+        in output
+    )
+    assert f"{where}:{line_of('Мэдсен')}: 'EC' was in Latin letters inside Russian text" in output
+    assert (
+        f"{where}:{line_of('- Ирина')}: a link pointed into a local folder (../../../../../lpoa/AppData"
+        in output
+    )
+    assert "made it mailto:irina.ignatovich@ecomuseum.kz" in output
+    assert f"{where}:{line_of('## Справка')}: added the notes to editors heading" in output
+    assert "The ru subject was empty; set it from the headline" in output
+    toml = (office / "releases" / "2026-12-seed" / "release.toml").read_text(encoding="utf-8")
+    assert (
+        'subject = "Проект Европейского Союза поддерживает Карагандинскую область в борьбе с изменением климата"'
+        in toml
+    )
+    found = codes("releases/2026-12-seed")
+    assert not LEFTOVERS & set(found), found
+    # what it honestly deserves: a long subject, no preheader, readers of languages it lacks
+    assert set(found) - {"bad-row", "authentication", "unsubscribe-one-click"} == {
+        "subject-long",
+        "preheader",
+        "language-missing",
+    }
+    code, output = run("send", "releases/2026-12-seed", "--yes")
+    assert code == 0, output
+    sent = parse(next((office / "outbox" / "2026-12-seed").glob("*.eml")).read_bytes())
+    body = sent.get_body(("plain",))
+    assert body is not None
+    plain = body.get_content()
+    assert "Мэдсен" in plain and "HYPERLINK" not in plain and "irina.ignatovich@ecomuseum.kz" in plain
+
+
+def test_an_edited_file_is_not_overwritten_without_force(office: Path) -> None:
+    assert run("import", "x", "ru", str(SEED))[0] == 0
+    md = office / "releases" / "x" / "ru.md"
+    assert run("import", "x", "ru", str(SEED))[0] == 0  # untouched since: replaced
+    md.write_text(md.read_text(encoding="utf-8") + "\nПравка.\n", encoding="utf-8")
+    code, output = run("import", "x", "ru", str(SEED))
+    assert code == 1
+    assert (
+        "reldist: error: releases/x/ru.md: exists and was edited since reldist wrote it; add --force"
+        in output
+    )
+    assert md.read_text(encoding="utf-8").endswith("Правка.\n")
+    toml = office / "releases" / "x" / "release.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('subject = "Проект', 'subject = "Свой: Проект'),
+        encoding="utf-8",
+    )
+    code, output = run("import", "x", "ru", str(SEED), "--force")
+    assert code == 0
+    assert "Правка" not in md.read_text(encoding="utf-8")
+    assert 'subject = "Свой: Проект' in toml.read_text(encoding="utf-8")  # a subject is never replaced
+    assert "set it from the headline" not in output
+
+
+EXPORT = (
+    "PRESS RELEASE\r\n\r\n"
+    "EU project supports Karaganda \r\n\r\n"
+    "region in tackling climate change\r\n\r\n"
+    'KARAGANDA —   Today  the  memorandum was signed \x13 HYPERLINK "https://example.org/memo" \\o "tip" \x14(text)\x15.\r\n\r\n\r\n\r\n'
+    'See \x13 HYPERLINK "https://example.org/a" \x15 and '
+    '\x13 HYPERLINK "javascript:alert(1)" \x14click\x15 and '
+    '\x13 HYPERLINK "C:\\\\Users\\\\lpoa\\\\Temp\\\\memo.pdf" \x14the memo\x15 and '
+    '\x13 IF \x13 MERGEFIELD x \x14yes\x15 = "yes" "a" "b" \x14nested\x15.\r\n'
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "cp1251"])
+def test_a_word_text_export_with_real_field_markers(office: Path, encoding: str) -> None:
+    text = EXPORT if encoding != "cp1251" else EXPORT.replace("—", "-") + "\r\nКараганда.\r\n"
+    source = office / "export.txt"
+    source.write_bytes(text.encode(encoding))
+    code, output = run("import", "t", "en", str(source))
+    assert code == 0, output
+    md = (office / "releases" / "t" / "en.md").read_text(encoding="utf-8")
+    assert md.splitlines()[0] == "# EU project supports Karaganda region in tackling climate change"
+    assert "**KARAGANDA** — Today the memorandum was signed [(text)](https://example.org/memo)." in md
+    assert "See <https://example.org/a> and click and the memo and nested." in md
+    assert not re.search("[\x13\x14\x15]", md)
+    assert (
+        "releases/t/en.md:5: dropped a link with an unsafe or unknown target 'javascript:alert(1)'" in output
+    )
+    assert (
+        "releases/t/en.md:5: dropped a link to a local file that journalists cannot open: C:\\\\Users"
+        in output
+    )
+    if encoding == "cp1251":
+        assert "releases/t/en.md:1: read export.txt as cp1251" in output
+    if encoding == "utf-16":
+        assert "releases/t/en.md:1: read export.txt as utf-16" in output
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" + b"\xff\x00\x00" * 2 + b"\x00" + b"\x00\x00\xff" * 2)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def _run(paragraph: docx.text.paragraph.Paragraph, text: str = "") -> OxmlElement:
+    run = OxmlElement("w:r")
+    if text:
+        t = OxmlElement("w:t")
+        t.text = text
+        t.set(qn("xml:space"), "preserve")
+        run.append(t)
+    paragraph._p.append(run)
+    return run
+
+
+def _complex_field(paragraph: docx.text.paragraph.Paragraph, instr: str, shown: str) -> None:
+    for kind in ("begin", None, "separate", "text", "end"):
+        run = _run(paragraph)
+        if kind == "text":
+            t = OxmlElement("w:t")
+            t.text = shown
+            run.append(t)
+        elif kind is None:
+            code = OxmlElement("w:instrText")
+            code.text = instr
+            code.set(qn("xml:space"), "preserve")
+            run.append(code)
+        else:
+            char = OxmlElement("w:fldChar")
+            char.set(qn("w:fldCharType"), kind)
+            run.append(char)
+
+
+def _hyperlink(paragraph: docx.text.paragraph.Paragraph, url: str, text: str) -> None:
+    rid = paragraph.part.relate_to(url, RT.HYPERLINK, is_external=True)
+    link = OxmlElement("w:hyperlink")
+    link.set(qn("r:id"), rid)
+    run = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = text
+    run.append(t)
+    link.append(run)
+    paragraph._p.append(link)
+
+
+def make_docx(path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph("ПРЕСС-РЕЛИЗ")
+    document.add_heading("Проект ЕС поддерживает Карагандинскую область", level=1)
+    lead = document.add_paragraph()
+    lead.add_run("КАРАГАНДА").bold = True
+    lead.add_run(" — Сегодня подписан меморандум (")
+    _complex_field(lead, ' HYPERLINK "https://ecomuseum.kz/memo" \\o "Меморандум" ', "текст")
+    _run(lead, "), ")
+    simple = OxmlElement("w:fldSimple")
+    simple.set(qn("w:instr"), ' HYPERLINK "https://eeas.europa.eu/kz" ')
+    inner = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = "сайт ЕС"
+    inner.append(t)
+    simple.append(inner)
+    lead._p.append(simple)
+    _run(lead, " и ")
+    _hyperlink(lead, "https://arnika.org/ru", "«Арника»")
+    _run(lead, ", но не ")
+    _hyperlink(lead, "javascript:alert(1)", "это")
+    _run(lead, ".")
+    document.add_paragraph("«Это важный шаг», — сказал директор.")
+    document.add_heading("Справка для редакций", level=2)
+    document.add_paragraph("Продолжительность: 30 месяцев.", style="List Bullet")
+    document.add_paragraph("Бюджет: 288 325 евро.", style="List Bullet")
+    table = document.add_table(rows=2, cols=2)
+    for row, cells in zip(table.rows, [("Год", "Выбросы"), ("2024", "600 тыс. тонн")], strict=True):
+        for cell, value in zip(row.cells, cells, strict=True):
+            cell.text = value
+    picture = document.add_paragraph().add_run()
+    image = path.parent / "chart.png"
+    image.write_bytes(_png())
+    shape = picture.add_picture(str(image))
+    shape._inline.docPr.set("descr", "График выбросов")
+    document.add_heading("Контакты для прессы", level=2)
+    document.add_paragraph("Ирина Игнатович, +7 7212 50-45-61")
+    document.save(str(path))
+
+
+def test_a_word_document(office: Path) -> None:
+    source = office / "release.docx"
+    make_docx(source)
+    code, output = run("import", "d", "ru", str(source))
+    assert code == 0, output
+    md = (office / "releases" / "d" / "ru.md").read_text(encoding="utf-8")
+    lines = md.splitlines()
+    assert lines[0] == "# Проект ЕС поддерживает Карагандинскую область"
+    assert "ПРЕСС-РЕЛИЗ" not in md
+    assert (
+        "**КАРАГАНДА** — Сегодня подписан меморандум ([текст](https://ecomuseum.kz/memo)), "
+        "[сайт ЕС](https://eeas.europa.eu/kz) и [«Арника»](https://arnika.org/ru), но не это." in md
+    )
+    assert "> «Это важный шаг», — сказал директор." in md
+    assert "## Справка для редакций\n\n- Продолжительность: 30 месяцев.\n- Бюджет: 288 325 евро.\n" in md
+    assert "| Год | Выбросы |\n|---|---|\n| 2024 | 600 тыс. тонн |" in md
+    assert "![График выбросов](files/image-1.png)" in md
+    assert (office / "releases" / "d" / "files" / "image-1.png").read_bytes() == _png()
+    assert "## Контакты для прессы\n\nИрина Игнатович, +7 7212 50-45-61" in md
+    line = next(n for n, text in enumerate(lines, 1) if text.startswith("**КАРАГАНДА**"))
+    assert (
+        f"releases/d/ru.md:{line}: dropped a link with an unsafe or unknown target 'javascript:alert(1)'"
+        in output
+    )
+    assert "releases/d/ru.md:1: saved the image files/image-1.png" in output
+    found = codes("releases/d")
+    assert not LEFTOVERS & set(found), found
+
+
+def test_html_and_markdown(office: Path) -> None:
+    page = office / "page.html"
+    page.write_text(
+        "<html><head><title>x</title><script>alert(1)</script></head><body>"
+        "<h1>Headline</h1><p><b>ALMATY</b> — News with <a href='https://example.org'>a link</a> "
+        "and <a href='javascript:evil()'>a trap</a>.</p><ul><li>one</li><li>two</li></ul></body></html>",
+        encoding="utf-8",
+    )
+    code, output = run("import", "h", "en", str(page))
+    assert code == 0, output
+    md = (office / "releases" / "h" / "en.md").read_text(encoding="utf-8")
+    assert md.startswith("# Headline\n\n**ALMATY** — News with [a link](https://example.org) and a trap.\n")
+    assert "- one\n- two\n" in md and "alert" not in md
+    assert "dropped a link with an unsafe or unknown target 'javascript:evil()'" in output
+    source = office / "kk.md"
+    source.write_text("# Тақырып\n\nМәтін.\n", encoding="utf-8")
+    assert run("import", "h", "kk", str(source))[0] == 0
+    assert (office / "releases" / "h" / "kk.md").read_text(encoding="utf-8") == "# Тақырып\n\nМәтін.\n"
+    toml = (office / "releases" / "h" / "release.toml").read_text(encoding="utf-8")
+    assert 'languages = ["en", "kk"]' in toml and 'subject = "Тақырып"' in toml
+
+
+def test_new_makes_a_release_to_fill_in(office: Path) -> None:
+    code, output = run("new", "2027-01-next")
+    assert code == 0, output
+    folder = office / "releases" / "2027-01-next"
+    assert "Created releases/2027-01-next: release.toml and ru.md, en.md." in output
+    assert (folder / "ru.md").read_text(encoding="utf-8").startswith("# Заголовок")
+    assert "## Press contacts" in (folder / "en.md").read_text(encoding="utf-8")
+    code, output = run("check", "releases/2027-01-next")
+    assert code == 1
+    assert "release.toml: missing 'ru.subject'" in output  # says what to fill in
+    assert run("new", "2027-01-next")[0] == 1  # never over an existing release
+    code, output = run("import", "2027-01-next", "ru", str(SEED))
+    assert code == 0, output  # the untouched skeleton is replaced
