@@ -1,20 +1,13 @@
-"""The SMTP transport: persistent aiosmtplib connections whose replies become outcomes.
+"""The SMTP transport: persistent sessions to one server whose replies become outcomes.
 
-Owns connecting (implicit TLS, STARTTLS or plain; certificates always verified), authenticating
-(PLAIN, LOGIN, XOAUTH2) with a secret resolved lazily from an environment variable or a command
-(``secrets``),
-sending one message per transaction, and turning each reply or failure into an
-:class:`~reldist.transport.base.Outcome`:
-
-=====================================================  ===========
-what happened                                          status
-=====================================================  ===========
-2xx after the end of the message                       ``sent``
-4xx at MAIL, RCPT or DATA (421 also drops the link)    ``deferred``
-5xx at MAIL, RCPT or DATA                              ``failed``
-connection lost / timeout before the final ``.``       ``deferred`` (no code)
-connection lost / timeout after the final ``.``        ``unknown`` (it may have been delivered)
-=====================================================  ===========
+Owns :class:`SmtpTransport` (the settings, checked when it is made; ``describe``; the secret's
+early check) and :class:`SmtpConnection`: one persistent session that reconnects lazily, writes
+each message as one transaction (MAIL, RCPT, DATA pipelined when the server offers it; SIZE,
+SMTPUTF8 and 8BITMIME as needed; ``xn--`` domains without SMTPUTF8) and turns each reply or
+failure into an :class:`~reldist.envelope.Outcome` by the table in
+:mod:`~reldist.transport.replies`. Opening a session (TCP, TLS, EHLO, AUTH) is
+:mod:`~reldist.transport.connect`'s, the transactions on the wire :mod:`~reldist.transport.session`'s,
+the secret :mod:`~reldist.transport.secrets`'.
 
 A server that cannot be reached at all (refused, DNS, TLS verification, AUTH rejected) is a
 :class:`~reldist.errors.TransportError`, raised from :meth:`SmtpTransport.connect` and from
@@ -31,24 +24,21 @@ import asyncio
 import logging
 import os
 import re
-import ssl
 from collections.abc import Mapping
 
-import aiosmtplib
 import idna
 from aiosmtplib import (
-    SMTPAuthenticationError,
     SMTPException,
-    SMTPHeloError,
     SMTPResponseException,
     SMTPServerDisconnected,
     SMTPTimeoutError,
 )
 
 from ..envelope import Envelope, Outcome, Outgoing
-from ..errors import ConfigError, TransportError
 from ..settings import SmtpSettings, check_smtp
-from .secrets import Credentials, Secrets
+from .connect import Connector, hang_up
+from .replies import lost, replied
+from .secrets import Secrets
 from .session import Session
 
 __all__ = ["SmtpConnection", "SmtpSettings", "SmtpTransport"]
@@ -95,25 +85,6 @@ def _dot_stuffed(body: bytes) -> bytes:
     return _LEADING_DOT.sub(b"..", body) + b".\r\n"
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    while exc.__cause__ is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        exc = exc.__cause__
-    return exc
-
-
-def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 class SmtpTransport:
     """Opens :class:`SmtpConnection` objects to one server (implements ``Transport``).
 
@@ -128,7 +99,7 @@ class SmtpTransport:
         self.settings = settings
         self.connections = settings.connections
         self._secrets = Secrets(settings, os.environ if environ is None else environ)
-        self._tls: ssl.SSLContext | None = None
+        self._connector = Connector(settings, self._secrets, self.address)
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self.describe()!r})"
@@ -159,140 +130,6 @@ class SmtpTransport:
         await connection._open()
         return connection
 
-    # -- internals used by SmtpConnection -------------------------------------------------
-
-    def _error(self, reason: str) -> TransportError:
-        return TransportError(self._secrets.scrub(f"{self.address}: {reason}"))
-
-    async def _tls_context(self) -> ssl.SSLContext:
-        """System CAs plus ``ca_file``; hostname checks on. Built once, at the first connect."""
-        if self._tls is None:
-            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-            ca_file = self.settings.ca_file
-            if ca_file is not None:
-                try:
-                    context.load_verify_locations(cafile=os.fspath(ca_file))
-                except (OSError, ssl.SSLError) as exc:
-                    raise ConfigError(f"[smtp] ca_file: cannot load {ca_file}: {exc}") from None
-            self._tls = context
-        return self._tls
-
-    async def _open(self) -> aiosmtplib.SMTP:
-        """One aiosmtplib connection, greeted, encrypted and authenticated."""
-        s = self.settings
-        credentials = await self._secrets.credentials()
-        tls = await self._tls_context() if s.security != "none" else None
-        smtp = aiosmtplib.SMTP(
-            hostname=s.host,
-            port=s.port,
-            local_hostname=s.local_hostname,
-            timeout=s.timeout,
-            use_tls=s.security == "tls",
-            start_tls=s.security == "starttls",
-            tls_context=tls,
-        )
-        try:
-            await smtp.connect()
-            await _ehlo(smtp)
-            if credentials is not None:
-                await self._authenticate(smtp, credentials)
-        except TransportError:
-            _hang_up(smtp)
-            raise
-        except (SMTPException, OSError, ValueError) as exc:
-            _hang_up(smtp)
-            raise self._error(self._connect_reason(exc, credentials)) from None
-        except BaseException:  # cancelled: do not leave a half-open session behind
-            _hang_up(smtp)
-            raise
-        log.debug("connected to %s", self.describe())
-        return smtp
-
-    def _connect_reason(self, exc: BaseException, credentials: Credentials | None) -> str:
-        if isinstance(exc, SMTPAuthenticationError):
-            assert credentials is not None
-            return (
-                f"authentication failed for {credentials.username} ({exc.code} {exc.message}); "
-                f"check [smtp] username and {credentials.source}"
-            )
-        cert = _find(exc, ssl.SSLCertVerificationError)
-        if isinstance(cert, ssl.SSLCertVerificationError):
-            hint = "" if self.settings.ca_file else " (for a private CA set [smtp] ca_file)"
-            return f"TLS certificate verification failed: {cert.verify_message or cert}{hint}"
-        if _find(exc, ssl.SSLError) is not None:
-            return f"TLS handshake failed: {_root_cause(exc)}"
-        if isinstance(exc, SMTPTimeoutError):
-            return f"timed out after {self.settings.timeout:g} s ({exc.message})"
-        if isinstance(exc, SMTPResponseException):
-            return f"the server refused us: {exc.code} {exc.message}"
-        if isinstance(exc, aiosmtplib.SMTPConnectError):
-            cause = exc.__cause__
-            if isinstance(cause, OSError):
-                return f"cannot connect: {cause.strerror or cause}"
-            return f"cannot connect: {exc.message}"
-        if isinstance(exc, SMTPServerDisconnected):
-            return f"the server closed the connection while we set it up ({exc.message})"
-        if isinstance(exc, SMTPException):
-            return exc.message
-        return str(exc)
-
-    async def _authenticate(self, smtp: aiosmtplib.SMTP, credentials: Credentials) -> None:
-        offered = [m.upper() for m in smtp.server_auth_methods]
-        if not smtp.supports_extension("auth"):
-            raise self._error("the server offers no AUTH; remove [smtp] username if it needs no login")
-        mechanism = credentials.mechanism
-        if mechanism == "auto":
-            # One attempt with the best mechanism offered. aiosmtplib's login() would try every
-            # mechanism in turn, and each failed attempt counts towards a lockout.
-            usable = [m for m in ("plain", "login") if m.upper() in offered]
-            if not usable:
-                raise self._error(
-                    f"the server offers no AUTH mechanism reldist can use with a password "
-                    f"(it offers {', '.join(offered) or 'none'})"
-                )
-            mechanism = "plain" if "plain" in usable else "login"
-        elif mechanism.upper() not in offered:
-            raise self._error(
-                f"the server does not offer AUTH {mechanism.upper()} "
-                f"(it offers {', '.join(offered) or 'none'}); change [smtp] auth"
-            )
-        user, secret = credentials.username, credentials.secret.value
-        try:
-            if mechanism == "xoauth2":
-                await smtp.auth_xoauth2(user, secret)
-            elif mechanism == "plain":
-                await smtp.auth_plain(user, secret)
-            else:
-                await smtp.auth_login(user, secret)
-        except SMTPAuthenticationError:
-            # A wrong or expired token must be fetched again at the next connect.
-            if mechanism == "xoauth2":
-                self._secrets.forget_token()
-            raise
-
-
-def _hang_up(smtp: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = None) -> None:
-    """Close the session now, without a TLS close_notify exchange.
-
-    A graceful TLS close needs the event loop to keep running; when the run ends right after
-    an error the socket would be left for the garbage collector (a ResourceWarning). SMTP has
-    its own end of session (QUIT), so nothing is lost. ``transport`` is the one captured
-    before aiosmtplib may have closed and forgotten it.
-    """
-    transport = transport or smtp.transport
-    smtp.close()
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
-
-
-async def _ehlo(smtp: aiosmtplib.SMTP) -> None:
-    """EHLO (HELO for an old server) unless this session already has one."""
-    if smtp.is_ehlo_or_helo_needed:
-        try:
-            await smtp.ehlo()
-        except SMTPHeloError:
-            await smtp.helo()
-
 
 class SmtpConnection:
     """One persistent SMTP session (implements ``Connection``); reconnects lazily.
@@ -314,11 +151,11 @@ class SmtpConnection:
         return f"<SmtpConnection {self._transport.address} {state}, {self._messages} messages>"
 
     async def _open(self) -> None:
-        smtp = await self._transport._open()
+        smtp = await self._transport._connector.open()
         transport = smtp.transport
         if not isinstance(transport, asyncio.WriteTransport):  # pragma: no cover - just connected
-            _hang_up(smtp)
-            raise self._transport._error("the connection closed as it was set up")
+            hang_up(smtp)
+            raise self._transport._connector.error("the connection closed as it was set up")
         # aiosmtplib has connected, encrypted, greeted and logged in; the session's own reader
         # takes over the connection for the transactions (it reads pipelined replies).
         self._session = Session(
@@ -403,7 +240,7 @@ class SmtpConnection:
             reply = await session.transaction(mail, rcpt, payload)
         except SMTPResponseException as exc:
             self._needs_rset = session.open
-            return self._refused(session, exc.code, exc.message, after_body=session.body_sent)
+            return self._replied(session, exc.code, exc.message, after_body=session.body_sent)
         except (SMTPServerDisconnected, SMTPTimeoutError, OSError) as exc:
             session.abort()
             return self._lost(exc, after_body=session.body_sent)
@@ -412,44 +249,23 @@ class SmtpConnection:
             # cannot carry another message.
             session.abort()
             raise
-        if 200 <= reply.code < 300:
-            return Outcome("sent", reply.code, self._transport._secrets.scrub(reply.text))
-        return self._refused(session, reply.code, reply.text, after_body=True)
+        return self._replied(session, reply.code, reply.text, after_body=True)
 
-    def _refused(
-        self,
-        session: Session,
-        code: int,
-        text: str,
-        *,
-        after_body: bool,
-    ) -> Outcome:
-        text = self._transport._secrets.scrub(text)
+    def _replied(self, session: Session, code: int, text: str, *, after_body: bool) -> Outcome:
+        """The outcome of a reply (:func:`~reldist.transport.replies.replied`), acted upon."""
         if after_body:
             self._needs_rset = False  # the transaction is over either way
-        if code == 421 or not 400 <= code < 600:
-            # 421: the server is closing the channel. A reply that is no SMTP code leaves the
-            # session out of step; neither can carry another message.
+        verdict = replied(code, self._transport._secrets.scrub(text), after_body=after_body)
+        if verdict.drop:
             session.abort()
-        if 400 <= code < 500:
-            return Outcome("deferred", code, text)
-        if 500 <= code < 600:
-            return Outcome("failed", code, text)
-        if after_body:
-            text = f"unexpected reply after the message was sent: {code} {text}"
-            return Outcome("unknown", None, text)
-        return Outcome("deferred", None, f"unexpected reply before the message was sent: {code} {text}")
+        return verdict.outcome
 
     def _lost(self, exc: BaseException, *, after_body: bool) -> Outcome:
-        timeout = self._transport.settings.timeout
+        """The outcome when the connection broke (:func:`~reldist.transport.replies.lost`)."""
         if isinstance(exc, SMTPTimeoutError):
-            what = f"no reply within {timeout:g} s"
+            what = f"no reply within {self._transport.settings.timeout:g} s"
         elif isinstance(exc, SMTPException):
             what = f"connection lost ({exc.message})"
         else:
             what = f"connection lost ({exc})"
-        if after_body:
-            text = f"{what} after the message was sent; it may have been delivered"
-            return Outcome("unknown", None, self._transport._secrets.scrub(text))
-        text = f"{what} before the message was sent"
-        return Outcome("deferred", None, self._transport._secrets.scrub(text))
+        return lost(self._transport._secrets.scrub(what), after_body=after_body)
