@@ -23,6 +23,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .feedback.settings import InboxSettings, parse_inbox
 from .ledgerdb import parse_target
 from .schema import Schema, check_table, str_list
 from .settings import DispatchSettings, DkimSettings, Rate, RetrySettings, SmtpSettings, parse_rate
@@ -41,6 +42,7 @@ _TOP: Schema = {
     "dkim": dict,
     "dispatch": dict,
     "check": dict,
+    "inbox": dict,
 }
 _SENDER: Schema = {
     "name": str,
@@ -114,6 +116,7 @@ class Config:
     retry: RetrySettings = field(default_factory=RetrySettings)
     dkim: DkimSettings | None = None
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    inbox: InboxSettings | None = None  # [inbox]: where 'reldist inbox' reads bounces and replies
     max_attachments: int = 5 * 1024 * 1024
     max_html: int = 102 * 1024
 
@@ -271,6 +274,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         retry=retry,
         dkim=dkim,
         dispatch=dispatch,
+        inbox=parse_inbox(data["inbox"], where, root) if "inbox" in data else None,
         max_attachments=max_attachments,
         max_html=max_html,
     )

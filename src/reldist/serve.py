@@ -30,8 +30,7 @@ from urllib.parse import urlsplit
 
 from .config import Config
 from .errors import ConfigError
-from .feedback import unsubscribe
-from .feedback.store import Feedback
+from .feedback.store import Feedback, unsubscribe
 from .ledger import Ledger, Row
 from .render import unsubscribe_keys
 

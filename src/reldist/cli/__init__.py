@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "feedback",
         "Serve the unsubscribe links (RFC 8058 one-click and a confirmation page) until stopped.",
     ),
+    "inbox": ("feedback", "Read bounces, complaints, unsubscribe mails and replies into the ledger."),
     "keygen": ("feedback", "Create the key that signs unsubscribe links (unsubscribe.key, mode 600)."),
     "ledger": (
         "ledger",

@@ -7,6 +7,8 @@ by the commands that use them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..tokens import add_key
@@ -64,3 +66,32 @@ def serve(ctx: click.Context, listen: str) -> None:
     ws = common.workspace(ctx)
     click.echo(f"reldist serve: unsubscribe links of {ws.root} on http://{host}:{port}", err=True)
     run(ws.config, host=host, port=port)
+
+
+@click.command()
+@click.option(
+    "--maildir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read this Maildir (nothing is moved).",
+)
+@click.option(
+    "--mbox", type=click.Path(dir_okay=False, path_type=Path), help="Read this mbox file (nothing is moved)."
+)
+@click.option("--dry-run", is_flag=True, help="Classify and print each message; record and move nothing.")
+@click.pass_context
+def inbox(ctx: click.Context, maildir: Path | None, mbox: Path | None, dry_run: bool) -> None:
+    """Read bounces, complaints, unsubscribe mails and replies into the ledger.
+
+    Reads the [inbox] IMAP folder (or --maildir / --mbox), matches each message to a delivery and
+    records it: hard bounces and complaints suppress the address, soft bounces after
+    [inbox] soft_bounce_limit (default 3). Processed IMAP messages are moved to
+    processed_folder, never deleted; unmatched ones stay. Running it twice records nothing twice.
+    """
+    from ..feedback.inbox import read_inbox
+
+    ws = common.workspace(ctx)
+    summary, where = read_inbox(ws.config, maildir=maildir, mbox=mbox, dry_run=dry_run)
+    if dry_run or ctx.find_root().obj.verbose:
+        for line in summary.lines:
+            click.echo(line)
+    click.echo(summary.text(where=where) + (" (dry run: nothing recorded)" if dry_run else ""))

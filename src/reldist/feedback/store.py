@@ -20,7 +20,7 @@ from typing import Literal
 from ..ledger import Ledger, Row
 from ..tokens import Keys
 
-__all__ = ["FEEDBACK", "Event", "Feedback", "Kind", "Suppression"]
+__all__ = ["FEEDBACK", "Event", "Feedback", "Kind", "Suppression", "unsubscribe"]
 
 Kind = Literal[
     "bounced", "soft-bounced", "policy-bounced", "complained", "unsubscribed", "replied", "auto-replied"
@@ -216,3 +216,20 @@ class Feedback:
 
 def _stamp(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def unsubscribe(
+    feedback: Feedback, row: Row, *, source: str, incoming: str | None = None, detail: str = ""
+) -> bool:
+    """Suppress ``row``'s recipient and record the ``unsubscribed`` event, in one transaction.
+
+    Returns False when it was recorded before (a repeated click, a mail read twice): nothing changes.
+    """
+    with feedback.transaction():
+        if incoming is None and feedback.has(row, "unsubscribed"):
+            feedback.suppress(row.address, reason=f"unsubscribed ({row.release_id})", source=source)
+            return False
+        added = feedback.record(row, "unsubscribed", source=source, incoming=incoming, detail=detail)
+        if added:
+            feedback.suppress(row.address, reason=f"unsubscribed ({row.release_id})", source=source)
+    return added
