@@ -104,6 +104,8 @@ class ReldistGroup(click.Group):
             # a command named like a Python keyword is defined with a trailing _ (import_)
             command = getattr(module, cmd_name, None) or getattr(module, cmd_name + "_")
             assert isinstance(command, click.Command), cmd_name
+            if cmd_name != "init":  # init makes a workspace; it does not use one
+                _add_global_options(command)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -121,14 +123,64 @@ class ReldistGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # The one place where an error becomes "reldist: error: …" and an exit code: reldist's
+        # own errors, and click's (a wrong option of a command, a bad value) in the same format.
         try:
             return super().invoke(ctx)
         except ReldistError as exc:
             click.echo(f"reldist: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            if exc.ctx is not None:
+                click.echo(exc.ctx.get_usage(), err=True)
+                click.echo(f"Try '{exc.ctx.command_path} -h' for help.", err=True)
+            click.echo(f"reldist: error: {exc.format_message()}", err=True)
+            ctx.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"reldist: error: {exc.format_message()}", err=True)
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("reldist: interrupted; run the same command again to continue", err=True)
             ctx.exit(130)
+
+
+def _set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``-w``/``--config`` given after the command: the same as before it."""
+    if value is not None:
+        from pathlib import Path
+
+        setattr(
+            ctx.find_root().obj, "workspace" if param.name == "global_workspace" else "config", Path(value)
+        )
+
+
+def _add_global_options(command: click.Command) -> None:
+    """Give ``command`` (and a group's subcommands) ``-w/--workspace`` and ``--config``, so that
+    they work after the command's name too; a command with its own ``-w`` keeps it."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_global_options(sub)
+    taken = {opt for param in command.params for opt in param.opts}
+    if not taken & {"-w", "--workspace"}:
+        command.params.append(
+            click.Option(
+                ["-w", "--workspace", "global_workspace"],
+                type=click.Path(file_okay=False),
+                expose_value=False,
+                callback=_set_global,
+                help="The workspace folder (default: the nearest folder with a reldist.toml, from here upwards).",
+            )
+        )
+    if "--config" not in taken:
+        command.params.append(
+            click.Option(
+                ["--config", "global_config"],
+                type=click.Path(dir_okay=False),
+                expose_value=False,
+                callback=_set_global,
+                help="Use this reldist.toml.",
+            )
+        )
 
 
 @click.group(cls=ReldistGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import LedgerError
 from . import common
 
 
@@ -51,7 +52,7 @@ def copy(ctx: click.Context, to: str) -> None:
     ws = common.workspace(ctx)
     target = parse_target(to, Path.cwd(), "--to")
     if not ws.has_ledger():
-        raise click.ClickException(f"{ws.config.ledger_path}: no ledger to copy yet")
+        raise LedgerError(f"{ws.config.ledger_path}: no ledger to copy yet")
     with ws.open_ledger(create=False) as source:
         copied = copy_ledger(source, target)
     shown = ", ".join(f"{name} {count}" for name, count in copied.items())

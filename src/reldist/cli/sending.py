@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..engine import SendResult
+from ..errors import ContactsError
 from ..job import Job
 from ..ledger import Status
 from ..proofs import send_test
@@ -115,7 +116,7 @@ def send(
         common.print_preflight(report, verbose=verbose)
         if not report.ready:
             named = ", ".join(report.lists or loaded.lists)
-            raise click.ClickException(
+            raise ContactsError(
                 f"this release reaches nobody: no recipient in {named} can get it; nothing was sent"
             )
         counts = ledger.counts(loaded.id)
@@ -134,11 +135,13 @@ def send(
             click.echo("Dry run: nothing was sent or recorded.")
             return
         if strict and report.invalid:
-            raise click.ClickException("--strict: bad contact rows; nothing was sent")
+            raise ContactsError("--strict: bad contact rows; nothing was sent")
         if not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("standard input is not a terminal; add --yes to send without asking")
-            click.confirm(f"Send {loaded.id} now?", abort=True)
+            if not confirm(f"Send {loaded.id} now?"):
+                click.echo("Nothing was sent.")
+                ctx.exit(1)
         with Progress(label=f"Sending {loaded.id}") as progress:
             result = send_release(
                 job,
@@ -152,6 +155,23 @@ def send(
             )
     print_result(result)
     ctx.exit(result.exit_code)
+
+
+#: Answers to a yes/no question, in the languages of the people who use reldist.
+YES = frozenset({"y", "yes", "д", "да"})
+NO = frozenset({"", "n", "no", "н", "нет"})
+
+
+def confirm(question: str) -> bool:
+    """Ask on the terminal until the answer is yes (y, yes, д, да) or no (n, no, н, нет, Enter)."""
+    while True:
+        answer = click.prompt(f"{question} [y/N]", default="", show_default=False, prompt_suffix=": ")
+        word = answer.strip().casefold()
+        if word in YES:
+            return True
+        if word in NO:
+            return False
+        click.echo("Please answer y (да) or n (нет).")
 
 
 def print_result(result: SendResult) -> None:

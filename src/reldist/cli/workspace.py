@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..deliverability import check_release
-from ..errors import ReldistError
+from ..errors import ConfigError, ReldistError
 from ..findings import CheckResult, failure
 from ..job import Job
 from ..transport.factory import check_transport, make_transport
@@ -17,13 +17,23 @@ from . import common
 
 
 @click.command()
-@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite the example files if a workspace is already there.")
-def init(directory: Path, force: bool) -> None:
+def init(directory: Path | None, force: bool) -> None:
     """Create a workspace in DIRECTORY with a working bilingual example release.
 
-    The example sends to outbox/ (.eml files), so it works without a mail server.
+    The example sends to outbox/ (.eml files), so it works without a mail server. Without
+    DIRECTORY, the current folder, which must then be empty (or name it: 'reldist init .').
     """
+    if directory is None:
+        directory = Path(".")
+        crowd = sorted(p.name for p in Path.cwd().iterdir() if not p.name.startswith("."))
+        if crowd and not force:
+            shown = ", ".join(crowd[:5]) + (", …" if len(crowd) > 5 else "")
+            raise ConfigError(
+                f"{Path.cwd()}: the current folder is not empty ({shown}); name a new folder "
+                "('reldist init press-office'), or 'reldist init .' to add the workspace here"
+            )
     written = init_workspace(directory, force=force)
     click.echo(f"Created a reldist workspace in {directory} ({len(written)} files).")
     click.echo("Next:")
