@@ -150,7 +150,7 @@ def release_toml(office: Path) -> Path:
 def test_example_release_loads(office: Path) -> None:
     release = load_release(find_release(RELEASE_ID, office), workspace=office)
     assert release.id == RELEASE_ID
-    assert release.languages == ("ru", "en")
+    assert release.languages == ("ru", "en", "kk")
     assert release.versions["ru"].body.title.startswith("Проект Европейского Союза")
     assert release.versions["en"].body.title
     assert "<h1>" not in release.versions["ru"].body.html  # the title is taken out

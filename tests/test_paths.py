@@ -26,7 +26,9 @@ def files_outside(root: Path, office: Path) -> list[Path]:
 
 def test_release_id_that_climbs_out_is_refused(office: Path) -> None:
     before = files_outside(office.parent, office)
-    edit_release(office, 'languages = ["ru", "en"]', 'id = "../../../escaped"\nlanguages = ["ru", "en"]')
+    edit_release(
+        office, 'languages = ["ru", "en", "kk"]', 'id = "../../../escaped"\nlanguages = ["ru", "en", "kk"]'
+    )
     code, out = run("send", f"releases/{RELEASE_ID}", "--yes")
     assert code == 1
     assert f"releases/{RELEASE_ID}/release.toml: id: '../../../escaped' is not a release id" in out

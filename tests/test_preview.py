@@ -76,8 +76,8 @@ def test_every_recipient_grouped_with_counts_and_the_skipped_rows(office: Path) 
     groups = re.findall(r'<h2>([^<]+?) <span class="count">(\d+)</span></h2>', index)
     combos = {name: int(n) for name, n in groups if name != "Not sent"}
     assert sum(combos.values()) == ready
-    assert combos["en, ru · release"] == sum(
-        1 for d in data.values() if d["languages"] == ["en", "ru"] and d["template"] == "release"
+    assert combos["en, ru, kk · release"] == sum(
+        1 for d in data.values() if d["languages"] == ["en", "ru", "kk"] and d["template"] == "release"
     )
     assert "en · wire" in combos
     for address in data:
@@ -101,7 +101,7 @@ def test_a_recipients_data_is_the_message_a_send_writes(office: Path) -> None:
     assert headers["To"] == "Rachel Walsh <r.walsh@example.org>"
     assert headers["Subject"] == str(sent["Subject"]) == walsh["subject"]
     assert headers["List-Unsubscribe"] == str(sent["List-Unsubscribe"])
-    assert walsh["languages"] == ["en", "ru"] and walsh["template"] == "release"
+    assert walsh["languages"] == ["en", "ru", "kk"] and walsh["template"] == "release"
     assert walsh["text"] == sent.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     html = sent.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert walsh["html"].rstrip("\n") == html.replace("\r\n", "\n").rstrip("\n")

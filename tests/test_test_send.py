@@ -49,8 +49,8 @@ def test_one_copy_per_language_and_template_to_the_outbox(office: Path) -> None:
     code, out = run("send", RELEASE, "--test", TESTER)
     assert code == 0, out
     files = sorted((office / "outbox" / RELEASE_ID / "test").glob("*.eml"))
-    # The example list has four combinations: ru+en and en+ru (release), ru only, en wire.
-    assert len(files) == 4, out
+    # The example list has five combinations: ru+en+kk, en+ru+kk and kk+ru+en (release), ru only, en wire.
+    assert len(files) == 5, out
     assert not list((office / "outbox" / RELEASE_ID).glob("*.eml"))  # no journalist's file
     lines = (office / "contacts" / "example.csv").read_text(encoding="utf-8").splitlines()[1:]
     journalists = [line.split(",")[0] for line in lines]
@@ -62,8 +62,8 @@ def test_one_copy_per_language_and_template_to_the_outbox(office: Path) -> None:
         assert to.addr_spec == TESTER
         assert str(message["Subject"]).startswith("[TEST] ")
         text, html = parts(message)
-        assert "ТЕСТ" in text or "TEST —" in text
-        assert "ТЕСТ" in html or "TEST —" in html
+        assert "ТЕСТ" in text or "TEST —" in text or "СЫНАҚ —" in text
+        assert "ТЕСТ" in html or "TEST —" in html or "СЫНАҚ —" in html
         # the copy is addressed to the tester throughout: nothing in it can unsubscribe a journalist
         token = str(message["List-Unsubscribe"]).split("unsubscribe%20", 1)[1].split(">", 1)[0]
         verified = keys.verify(token)
@@ -71,9 +71,15 @@ def test_one_copy_per_language_and_template_to_the_outbox(office: Path) -> None:
         headers = "\n".join(str(value) for value in message.values())
         for journalist in journalists:
             assert journalist not in headers and journalist not in text and journalist not in html
-    assert {str(parse(p.read_bytes())["Content-Language"]) for p in files} == {"ru, en", "en, ru", "ru", "en"}
+    assert {str(parse(p.read_bytes())["Content-Language"]) for p in files} == {
+        "ru, en, kk",
+        "en, ru, kk",
+        "kk, ru, en",
+        "ru",
+        "en",
+    }
     rows = ledger_tests(office)
-    assert len(rows) == 4
+    assert len(rows) == 5
     assert {r[0] for r in rows} == {TESTER}
     assert {r[2] for r in rows} == {"sent"}
     assert deliveries(office) == []
@@ -85,7 +91,7 @@ def test_as_picks_one_recipient_and_uses_their_language_and_greeting(office: Pat
     assert code == 0, out
     (path,) = (office / "outbox" / RELEASE_ID / "test").glob("*.eml")
     message = parse(path.read_bytes())
-    assert message["Content-Language"] == "en, ru"
+    assert message["Content-Language"] == "en, ru, kk"
     assert message["To"].addresses[0].display_name == "Rachel Walsh"
     assert str(message["Subject"]) == "[TEST] EU project supports Karaganda region in tackling climate change"
     text, _ = parts(message)
@@ -122,7 +128,7 @@ def test_test_copies_never_change_the_deliveries(office: Path) -> None:
     assert code == 0, out
     assert deliveries(office) == before
     code, out = run("status", RELEASE)
-    assert "Test copies sent: 4 (not counted as delivered)" in out
+    assert "Test copies sent: 5 (not counted as delivered)" in out
     code, out = run("send", RELEASE, "--yes")  # the journalists still get theirs, once
     assert code == 0, out
     assert len(list((office / "outbox" / RELEASE_ID).glob("*.eml"))) == sum(
@@ -148,13 +154,13 @@ def test_over_smtp_signed_and_recorded(office: Path, smtpd: SmtpServer) -> None:
     )
     code, out = run("send", RELEASE, "--test", TESTER)
     assert code == 0, out
-    assert len(smtpd.messages) == 4
+    assert len(smtpd.messages) == 5
     for received in smtpd.messages:
         assert received.rcpt_tos == [TESTER]
         assert received.mail_from == "press@ecomuseum.example"
         assert str(received.message["Subject"]).startswith("[TEST] ")
         assert dkim.verify(received.content, dnsfunc=lambda name, timeout=5: record)
-    assert [row[2:] for row in ledger_tests(office)] == [("sent", 250)] * 4
+    assert [row[2:] for row in ledger_tests(office)] == [("sent", 250)] * 5
     assert deliveries(office) == []
     assert not (office / "outbox" / RELEASE_ID).exists()
 
