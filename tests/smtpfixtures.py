@@ -34,7 +34,7 @@ Plain helpers (no pytest needed)::
 :class:`SmtpServer` (what both give you):
 
     .host, .port, .tls, .ca_file     where and how to connect (ca_file: None without TLS)
-    .messages      list[Received]: every message answered 250, in order
+    .messages      list[Received]: every message answered 250, in order (.at: when, time.time())
     .unanswered    list[Received]: bodies received but never answered (drop_after_data, or a
                    slow_data reply the client gave up on)
     .connections   number of SMTP sessions (clients that sent EHLO/HELO)
@@ -73,6 +73,7 @@ import shutil
 import ssl
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,6 +136,7 @@ class Received:
     number: int  # the MAIL command's number on the server
     tls: bool
     user: str | None
+    at: float = field(default_factory=time.time)  # when the server had the whole message
 
     @property
     def message(self) -> EmailMessage:

@@ -17,18 +17,28 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .envelope import Outcome, Outgoing
 from .errors import TransportError
 from .ledger import Ledger, Row, Status
-from .ratelimit import RateLimiter
 from .settings import RetrySettings
 from .transport.base import Connection, Transport
 
-__all__ = ["Delivery", "OnResult", "SendResult", "Sleep", "deliver"]
+__all__ = ["Delivery", "Hold", "Limiter", "OnResult", "SendResult", "Sleep", "deliver"]
 
 Sleep = Callable[[float], Awaitable[None]]
 OnResult = Callable[[Row, Outcome], None]
+#: Asked just before a message leaves: the outcome to record instead of sending it (a suppression
+#: made meanwhile, perhaps on another machine), already recorded; None to send it.
+Hold = Callable[[Row], Outcome | None]
+
+
+class Limiter(Protocol):
+    """Paces the start of each message (:class:`~reldist.ratelimit.RateLimiter`, or
+    :class:`~reldist.senders.SharedRateLimiter` for several senders)."""
+
+    async def acquire(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -43,13 +53,17 @@ class SendResult:
     unreachable: str | None = None  # why the run stopped early, if it did
     pending: int = 0  # recipients this run set out to send
     elapsed: float = 0.0
+    elsewhere: int = 0  # queued/sending/deferred rows other live senders hold (several senders)
 
     @property
     def exit_code(self) -> int:
-        """0 all delivered, 3 some failed/deferred/unknown, 4 the server could not be reached."""
+        """0 all delivered (or being sent by other live senders), 3 some failed/deferred/unknown,
+        4 the server could not be reached."""
         if self.unreachable:
             return 4
-        if any(self.counts.get(s, 0) for s in ("deferred", "failed", "unknown", "queued", "sending")):
+        if any(self.counts.get(s, 0) for s in ("failed", "unknown")):
+            return 3
+        if sum(self.counts.get(s, 0) for s in ("deferred", "queued", "sending")) > self.elsewhere:
             return 3
         return 0
 
@@ -78,13 +92,15 @@ class Delivery:
         make: Callable[[Row], Outgoing],
         ledger: Ledger,
         transport: Transport,
-        limiter: RateLimiter,
+        limiter: Limiter,
         retry: RetrySettings,
         sleep: Sleep,
         result: SendResult,
         on_result: OnResult | None = None,
+        hold: Hold | None = None,
     ) -> None:
         self.make = make
+        self.hold = hold
         self.ledger = ledger
         self.transport = transport
         self.limiter = limiter
@@ -173,6 +189,10 @@ class Delivery:
                     except TransportError:
                         return
                 await self.limiter.acquire()
+                held = None if self.hold is None else self.hold(item.row)
+                if held is not None:
+                    self._final(item, held)
+                    continue
                 ledger.mark_sending(item.row.id, item.message.message_id)
                 try:
                     outcome = await connection.send(item.message)
@@ -190,13 +210,17 @@ class Delivery:
                     self.retries.add(task)
                     task.add_done_callback(self.retries.discard)
                     continue
-                self.result.outcomes[outcome.status] += 1
-                if self.on_result is not None:
-                    self.on_result(item.row, outcome)
-                self._settle()
+                self._final(item, outcome)
         finally:
             if connection is not None:
                 await connection.close()
+
+    def _final(self, item: _Item, outcome: Outcome) -> None:
+        """A message has its final outcome in this run."""
+        self.result.outcomes[outcome.status] += 1
+        if self.on_result is not None:
+            self.on_result(item.row, outcome)
+        self._settle()
 
     async def _guarded(self) -> None:
         # Anything unexpected in a worker (a ConfigError from a password that cannot be read,
@@ -215,14 +239,16 @@ async def deliver(
     make: Callable[[Row], Outgoing],
     ledger: Ledger,
     transport: Transport,
-    limiter: RateLimiter,
+    limiter: Limiter,
     retry: RetrySettings,
     sleep: Sleep,
     result: SendResult,
     on_result: OnResult | None = None,
+    hold: Hold | None = None,
 ) -> None:
     """Send every row once over ``transport.connections`` connections, recording each outcome."""
     delivery = Delivery(
+        hold=hold,
         make=make,
         ledger=ledger,
         transport=transport,

@@ -12,7 +12,8 @@ from typing import Literal
 
 __all__ = ["Envelope", "Outcome", "Outgoing", "Status"]
 
-Status = Literal["sent", "deferred", "failed", "unknown"]
+#: A transport's verdicts, and ``suppressed``: held back just before leaving (several senders).
+Status = Literal["sent", "deferred", "failed", "unknown", "suppressed"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,7 @@ class Ledger:
         self.path = path  # the SQLite file or the PostgreSQL URL, as messages name it
         self.clock = clock
         self.dialect = dialect_of(db)
+        self.sender: int | None = None  # this process's id among several senders (``senders.join``)
 
     @classmethod
     def open(cls, path: Target, *, clock: Clock = utcnow, create: bool = True) -> Self:
@@ -141,7 +142,27 @@ class Ledger:
         plan no longer contains are removed. Nothing is committed if ``entries`` raises.
         """
         db = self.db
+        if self.dialect == "postgresql" and self.sender is None:
+            from . import senders
+
+            senders.join(self, release_id, "send")
         self._begin_exclusive(f"plan:{release_id}")
+        if self.dialect == "postgresql":
+            from . import senders
+
+            joined = senders.planned_by_others(self, release_id)
+            if joined is not None:
+                # Another sender planned this release and is sending it: join its plan. The
+                # entries are still read through, so that a preflight sees every recipient.
+                try:
+                    for _ in entries:
+                        pass
+                    senders.note_plan(self, joined)
+                    db.execute("COMMIT")
+                    return joined
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
         try:
             number = db.execute(
                 "SELECT COALESCE(MAX(plan), 0) + 1 FROM deliveries WHERE release_id = ?",
@@ -176,6 +197,10 @@ class Ledger:
                 "AND status IN ('queued', 'skipped', 'suppressed')",
                 (release_id, number),
             )
+            if self.sender is not None:
+                from . import senders
+
+                senders.note_plan(self, number)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -223,7 +248,15 @@ class Ledger:
     # -- sending ---------------------------------------------------------------------------
 
     def recover_interrupted(self, release_id: str) -> int:
-        """Rows left ``sending`` by a run that died become ``unknown``; returns how many."""
+        """Rows left ``sending`` by a run that died become ``unknown``; returns how many.
+
+        On PostgreSQL only the rows of senders known to be gone (``senders.recover``)."""
+        if self.dialect == "postgresql":
+            from . import senders
+
+            if self.sender is None:  # the first step of a run: join as one of its senders
+                senders.join(self, release_id, "send")
+            return senders.recover(self, release_id)
         cursor = self.db.execute(
             "UPDATE deliveries SET status = 'unknown', updated_at = ?, "
             "smtp_reply = CASE WHEN smtp_reply = '' THEN 'the run stopped while this message was being sent' "
@@ -266,11 +299,15 @@ class Ledger:
         """
         now = self._now()
         marks = ", ".join("?" for _ in expected)
+        # One of several senders (``senders``) marks only its own claims, or rows nobody claimed.
+        mine = "" if self.sender is None else ", sender = ?"
+        claimed = "" if self.sender is None else " AND (sender = ? OR sender IS NULL)"
+        who = () if self.sender is None else (self.sender,)
         cursor = self.db.execute(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, message_id = ?, "  # noqa: S608
+            f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, message_id = ?{mine}, "  # noqa: S608
             "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, updated_at = ? "
-            f"WHERE id = ? AND status IN ({marks})",
-            (message_id, now, now, now, row_id, *expected),
+            f"WHERE id = ? AND status IN ({marks}){claimed}",
+            (message_id, *who, now, now, now, row_id, *expected, *who),
         )
         if cursor.rowcount != 1:
             found = self.db.execute("SELECT status FROM deliveries WHERE id = ?", (row_id,)).fetchone()

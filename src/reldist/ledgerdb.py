@@ -12,15 +12,12 @@ It does not know the ledger's tables; it knows only connections, versions and lo
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
-from .errors import ConfigError, LedgerError, LedgerUnreachableError, LockHeldError
+from .errors import ConfigError, LedgerError, LedgerUnreachableError
 from .migrations import MIGRATIONS, sql_for
 
 if TYPE_CHECKING:  # config reads parse_target: importing sqlite3 or psycopg here would slow the CLI
@@ -252,28 +249,3 @@ def _migrate_postgresql(db: PgConnection) -> None:
         if not db.conn.closed:
             db.execute("ROLLBACK")
         raise
-
-
-@contextlib.contextmanager
-def pg_lock(target: str, name: str, purpose: str) -> Iterator[None]:
-    """Hold an exclusive session-level advisory lock on ``name`` in a PostgreSQL ledger's
-    database for the duration; :class:`LockHeldError` at once, naming the holder, if another
-    session has it. The lock goes with the session, so a dead holder never blocks."""
-    who = f"reldist {purpose} pid {os.getpid()} on {socket.gethostname()}"
-    conn = pg_connect(target, application=who)
-    try:
-        db = PgConnection(conn, target)
-        params = (LOCK_CLASS, name)
-        if not db.execute("SELECT pg_try_advisory_lock(?, hashtext(?))", params).fetchone()[0]:
-            holder = db.execute(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = ? "
-                "AND l.objid::bigint = (hashtext(?)::bigint & 4294967295) LIMIT 1",
-                params,
-            ).fetchone()
-            raise LockHeldError(
-                f"{target}: the ledger is busy: {holder[0] if holder else 'another process'} holds the lock"
-            )
-        yield
-    finally:
-        conn.close()

@@ -150,3 +150,29 @@ def m004_feedback() -> dict[str, str]:
         """)
     scripts["postgresql"] = scripts["postgresql"].replace("delivery_id INTEGER", "delivery_id BIGINT")
     return scripts
+
+
+@migration
+def m005_senders() -> dict[str, str]:
+    # Several senders on one PostgreSQL ledger (``senders``): ``deliveries.sender`` is the sender
+    # that claimed the row (and, once sent, the one that sent it); ``senders`` says who each is;
+    # ``sends`` holds the start time of every message of every sender (seconds since the epoch,
+    # the database's clock), the history a shared rate limit needs. SQLite gets the same columns
+    # and tables (one sender at a time uses none of them). PostgreSQL also indexes the pending
+    # rows of a release, which every claim looks up.
+    both = _per_engine("""
+        ALTER TABLE deliveries ADD COLUMN sender INTEGER;
+        CREATE TABLE senders (
+            id INTEGER PRIMARY KEY,
+            release_id TEXT NOT NULL,
+            command TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            plan INTEGER                -- the plan of the release it sends (once it has one)
+        );
+        CREATE TABLE sends (at DOUBLE PRECISION NOT NULL);
+        CREATE INDEX sends_at ON sends (at);
+        """)
+    both["postgresql"] += "CREATE INDEX deliveries_pending ON deliveries (release_id, status, id);\n"
+    return both

@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from .engine import OnResult, SendResult, Sleep, deliver
+from .engine import Hold, Limiter, OnResult, SendResult, Sleep, deliver
 from .job import Job, Planned
 from .ledger import Ledger, Row, Status
 from .ratelimit import RateLimiter
@@ -28,6 +28,9 @@ __all__ = ["RESUME", "RETRY", "UNKNOWN", "send_release"]
 RESUME: tuple[Status, ...] = ("queued", "deferred")
 RETRY: tuple[Status, ...] = ("deferred", "failed")
 UNKNOWN: tuple[Status, ...] = ("unknown",)
+#: With several senders, each claims this many rows a connection at a time: enough to keep its
+#: connections busy between claims, few enough that the last rows are shared out evenly.
+CLAIM_BATCH = 4
 
 
 def send_release(
@@ -56,20 +59,33 @@ def send_release(
         number = ledger.plan(release_id, job.planner.entries())
     else:
         result.recovered_unknown, number = planned.recovered, planned.number
+    shared = ledger.dialect == "postgresql"  # perhaps one of several senders: claim rows as they go
     ids = ledger.pending_ids(release_id, statuses, plan=number)
     if limit is not None:
         ids = ids[:limit]
-    result.pending = len(ids)
+    result.pending = len(ids)  # with several senders: at most this many (the others take some)
     if on_start is not None:
         on_start(len(ids))
     run = ledger.start_run(release_id, "send")
-    history = ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) if config.rates else ()
-    limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
+    limiter: Limiter
+    hold: Hold | None = None
+    if shared:
+        from . import senders
+
+        rows = senders.claims(
+            ledger, release_id, statuses, plan=number, limit=limit, batch=CLAIM_BATCH * transport.connections
+        )
+        limiter = senders.SharedRateLimiter(config.rates, ledger, sleep=sleep)
+        hold = senders.hold_if_suppressed(ledger)
+    else:
+        rows = _rows(ledger, ids)
+        history = ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) if config.rates else ()
+        limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
     try:
         if ids:
             asyncio.run(
                 deliver(
-                    _rows(ledger, ids),
+                    rows,
                     make=job.outgoing,
                     ledger=ledger,
                     transport=transport,
@@ -78,9 +94,17 @@ def send_release(
                     sleep=sleep,
                     result=result,
                     on_result=on_result,
+                    hold=hold,
                 )
             )
     finally:
+        if shared:
+            from . import senders
+
+            # What a sender that died meanwhile left 'sending' is reported now, as unknown.
+            result.recovered_unknown += senders.recover(ledger, release_id)
+            result.elsewhere = senders.held_elsewhere(ledger, release_id)
+            senders.leave(ledger)
         result.counts = ledger.counts(release_id)
         result.elapsed = time.monotonic() - started
         ledger.finish_run(run, _run_outcome(result))

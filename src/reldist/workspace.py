@@ -46,13 +46,10 @@ class Workspace:
     def lock(self, purpose: str) -> Iterator[None]:
         """Hold the workspace's exclusive lock; :class:`LockHeldError` at once if another process has it.
 
-        With a PostgreSQL ledger the lock is an advisory lock in that database, so it holds
-        across machines."""
+        With a PostgreSQL ledger there is no workspace lock: several send and dispatch processes,
+        on any machines, work through a release together (``reldist.senders``)."""
         if self.config.ledger_url is not None:
-            from .ledgerdb import pg_lock
-
-            with pg_lock(self.config.ledger_url, "workspace", purpose):
-                yield
+            yield
             return
         path = self.config.ledger_path.with_name(self.config.ledger_path.name + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ def dispatch(ctx: click.Context, folder: Path | None, dry_run: bool, verbose: in
 
     Oldest send_at first; a release an earlier run left incomplete is continued. Releases
     without send_at are never sent by dispatch. A release more than [dispatch] max_late (default
-    24h) after its send_at is reported once and not sent. Only one dispatcher runs at a time.
+    24h) after its send_at is reported once and not sent. Only one dispatcher runs at a time (with a
+    PostgreSQL ledger, several work together).
     Nothing is printed when all went well (unless -v); each problem is one line on stderr, and
     every run adds lines to the log file ([dispatch] log_file, default dispatch.log).
     """

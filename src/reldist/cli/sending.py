@@ -182,6 +182,8 @@ def print_result(result: SendResult) -> None:
     counts = result.counts
     shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     click.echo(f"Ledger for {result.release_id}: {shown or 'empty'}.")
+    if result.elsewhere:
+        click.echo(f"Other senders are still sending {result.elsewhere} of them.")
     if result.recovered_unknown:
         common.warn(
             f"{result.recovered_unknown} recipients were being sent when an earlier run stopped; "

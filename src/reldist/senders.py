@@ -1,0 +1,242 @@
+"""Several senders working through one release together on a PostgreSQL ledger.
+
+Each ``reldist send`` or ``dispatch`` process, on any machine, joins as a *sender*: a row in
+``senders`` and a session-level advisory lock on its id, held by its ledger connection for as
+long as it runs. That lock is how the others know it is alive: PostgreSQL releases it the moment
+the process dies or its connection drops, and never while it is merely slow. So:
+
+- rows are *claimed* (``deliveries.sender``) a few at a time with ``SELECT … FOR UPDATE SKIP
+  LOCKED``: each recipient is claimed by exactly one sender, and nobody waits for another's claim;
+- :func:`recover` turns ``sending`` rows into ``unknown`` only when their sender's lock is gone,
+  and hands the unsent claims of a dead sender back to the pool;
+- :func:`planned_by_others` tells the planner that the release is being sent already, so that
+  it is planned once, not once per sender (``Ledger.plan`` asks under an advisory lock);
+- :class:`SharedRateLimiter` grants the start of each message against the ``sends`` history of
+  all senders, under an advisory lock, with the database's clock, so a relay's limit holds for
+  all of them together;
+- :func:`suppressed` is asked just before each message leaves, so a suppression recorded on
+  another machine stops it at once.
+
+SQLite ledgers use none of this: there the workspace lock lets one process send at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from .envelope import Outcome
+from .ledgerdb import LOCK_CLASS
+from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from .ledger import Ledger, Row, Status
+    from .settings import Rate
+
+#: First key of each sender's session lock (the second is its id).
+SENDER_CLASS = LOCK_CLASS + 1
+#: Second key of the transaction lock that serialises rate-limit grants.
+RATE_LOCK = 2
+
+assert SENDER_CLASS == 1919706228  # written out in LIVE
+
+#: The ids of the live senders: those whose session lock some session holds in this database.
+LIVE = (
+    "SELECT l.objid::bigint FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.classid::bigint = 1919706228 AND l.objsubid = 2 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def join(ledger: Ledger, release_id: str, command: str) -> int:
+    """Register this process as a sender of ``release_id`` and take its lock; sets ``ledger.sender``."""
+    found = ledger.db.execute(
+        "INSERT INTO senders (release_id, command, host, pid, started_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (release_id, command, socket.gethostname(), os.getpid(), ledger._now()),
+    ).fetchone()
+    sender = int(found[0])
+    ledger.db.execute("SELECT pg_advisory_lock(?, ?)", (SENDER_CLASS, sender))
+    ledger.sender = sender
+    return sender
+
+
+def leave(ledger: Ledger) -> None:
+    """Give back the claims this sender did not finish, and its lock."""
+    sender = ledger.sender
+    if sender is None:
+        return
+    ledger.db.execute(
+        "UPDATE deliveries SET sender = NULL WHERE sender = ? AND status NOT IN ('sending', 'sent', 'unknown')",
+        (sender,),
+    )
+    ledger.db.execute("SELECT pg_advisory_unlock(?, ?)", (SENDER_CLASS, sender))
+    ledger.sender = None
+
+
+def recover(ledger: Ledger, release_id: str) -> int:
+    """Rows a dead sender left ``sending`` become ``unknown`` (returns how many); its other
+    unfinished claims go back to the pool. The rows of live senders are left alone."""
+    db = ledger.db
+    now = ledger._now()
+    db.execute("BEGIN")
+    try:
+        cursor = db.execute(
+            "UPDATE deliveries SET status = 'unknown', updated_at = ?, smtp_reply = CASE WHEN smtp_reply = '' "  # noqa: S608
+            "THEN 'the sender stopped while this message was being sent' ELSE smtp_reply END "
+            f"WHERE release_id = ? AND status = 'sending' AND (sender IS NULL OR sender NOT IN ({LIVE}))",
+            (now, release_id),
+        )
+        count = int(cursor.rowcount)
+        db.execute(
+            "UPDATE deliveries SET sender = NULL WHERE release_id = ? AND sender IS NOT NULL "  # noqa: S608
+            f"AND status NOT IN ('sending', 'sent', 'unknown') AND sender NOT IN ({LIVE})",
+            (release_id,),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return count
+
+
+def held_elsewhere(ledger: Ledger, release_id: str) -> int:
+    """Rows of ``release_id`` still to be finished that other live senders hold."""
+    found = ledger.db.execute(
+        "SELECT COUNT(*) FROM deliveries WHERE release_id = ? AND status IN ('queued', 'sending', 'deferred') "  # noqa: S608
+        f"AND sender IS NOT NULL AND sender <> ? AND sender IN ({LIVE})",
+        (release_id, ledger.sender if ledger.sender is not None else -1),
+    ).fetchone()
+    return int(found[0])
+
+
+def planned_by_others(ledger: Ledger, release_id: str) -> int | None:
+    """The plan another live sender of ``release_id`` is sending, or None when there is none."""
+    found = ledger.db.execute(
+        f"SELECT MAX(plan) FROM senders WHERE release_id = ? AND id <> ? AND plan IS NOT NULL AND id IN ({LIVE})",  # noqa: S608
+        (release_id, ledger.sender if ledger.sender is not None else -1),
+    ).fetchone()
+    return None if found[0] is None else int(found[0])
+
+
+def note_plan(ledger: Ledger, number: int) -> None:
+    """Say which plan this sender sends (inside the planning transaction)."""
+    if ledger.sender is not None:
+        ledger.db.execute("UPDATE senders SET plan = ? WHERE id = ?", (number, ledger.sender))
+
+
+def claim(ledger: Ledger, release_id: str, statuses: Sequence[Status], *, plan: int, count: int) -> list[Row]:
+    """Claim up to ``count`` unclaimed rows of ``release_id`` in one of ``statuses`` for this
+    sender, in row order; rows another sender is claiming at this instant are skipped, not
+    waited for. The unsent claims of a sender that died are taken over."""
+    from .ledger import _ROW_COLUMNS, Row
+
+    if ledger.sender is None:
+        raise RuntimeError("claim() needs a sender: join() first")
+    marks = ", ".join("?" for _ in statuses)
+    found = ledger.db.execute(
+        f"UPDATE deliveries SET sender = ? WHERE id IN (SELECT id FROM deliveries "  # noqa: S608
+        f"WHERE release_id = ? AND plan = ? AND status IN ({marks}) AND (sender IS NULL OR sender NOT IN ({LIVE})) "
+        f"ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING {_ROW_COLUMNS}",
+        (ledger.sender, release_id, plan, *statuses, count),
+    ).fetchall()
+    return sorted((Row(*row) for row in found), key=lambda row: row.id)
+
+
+def claims(
+    ledger: Ledger, release_id: str, statuses: Sequence[Status], *, plan: int, limit: int | None, batch: int
+) -> Iterator[Row]:
+    """Rows for this sender to send, claimed ``batch`` at a time as they are needed, until none
+    is left unclaimed (or ``limit`` rows were claimed)."""
+    taken = 0
+    while limit is None or taken < limit:
+        count = batch if limit is None else min(batch, limit - taken)
+        rows = claim(ledger, release_id, statuses, plan=plan, count=count)
+        if not rows:
+            return
+        taken += len(rows)
+        yield from rows
+
+
+def hold_if_suppressed(ledger: Ledger) -> Callable[[Row], Outcome | None]:
+    """For the engine: a row whose address was suppressed since the plan is recorded
+    ``suppressed`` instead of being sent."""
+
+    def hold(row: Row) -> Outcome | None:
+        reason = suppressed(ledger, row.address.casefold())
+        if reason is None:
+            return None
+        ledger.db.execute(
+            "UPDATE deliveries SET status = 'suppressed', reason = ?, updated_at = ? WHERE id = ?",
+            (reason, ledger._now(), row.id),
+        )
+        return Outcome("suppressed", None, reason)
+
+    return hold
+
+
+def suppressed(ledger: Ledger, address_key: str) -> str | None:
+    """The reason ``address_key`` is on the do-not-contact list now, or None."""
+    found = ledger.db.execute(
+        "SELECT reason FROM suppressions WHERE address_key = ?", (address_key,)
+    ).fetchone()
+    return None if found is None else (str(found[0]) or "on the do-not-contact list")
+
+
+class SharedRateLimiter:
+    """A :class:`RateLimiter` whose memory is the ``sends`` table: every sender's grants count.
+
+    Each grant is one transaction under an advisory lock: read the latest grants, and either
+    record this one (the database's clock) or learn how long to wait. The rules are
+    :class:`RateLimiter`'s (sliding window, even pacing up to an hour).
+    """
+
+    def __init__(
+        self,
+        rates: Sequence[Rate],
+        ledger: Ledger,
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        prune_every: int = 500,
+    ) -> None:
+        self.rates = tuple(rates)
+        self.ledger = ledger
+        self._sleep = sleep
+        self._keep = max((rate.count for rate in self.rates), default=1)
+        self._longest = max((rate.period for rate in self.rates), default=0.0)
+        self._prune_every = prune_every
+        self._granted = 0
+
+    async def acquire(self) -> None:
+        if not self.rates:
+            return
+        while (wait := self._try()) > 0:
+            await self._sleep(wait)
+
+    def _try(self) -> float:
+        """Grant now (0.0) or say how many seconds until a grant may come."""
+        db = self.ledger.db
+        db.execute("BEGIN")
+        try:
+            db.execute("SELECT pg_advisory_xact_lock(?, ?)", (LOCK_CLASS, RATE_LOCK))
+            now = float(db.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0])
+            log = [
+                float(r[0])
+                for r in db.execute("SELECT at FROM sends ORDER BY at DESC LIMIT ?", (self._keep,))
+            ]
+            free = RateLimiter(self.rates, clock=lambda: now, history=log).next_free()
+            if free > now:
+                db.execute("ROLLBACK")
+                return free - now
+            db.execute("INSERT INTO sends (at) VALUES (?)", (now,))
+            self._granted += 1
+            if self._granted % self._prune_every == 0:
+                db.execute("DELETE FROM sends WHERE at < ?", (now - self._longest - 60.0,))
+            db.execute("COMMIT")
+            return 0.0
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
