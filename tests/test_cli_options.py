@@ -55,7 +55,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 # Long-running or needing a file: their options are checked without running them.
-NOT_RUN = {"serve", "import"}
+NOT_RUN = {"serve", "import", "inbox"}
 
 
 def test_every_command_is_covered() -> None:
