@@ -260,6 +260,11 @@ def imap_source(
             box.xoauth2(credentials.username, credentials.secret.value, initial_folder=None)
         else:
             box.login(credentials.username, credentials.secret.value, initial_folder=None)
+        # imaplib keeps the capabilities the server showed before login; servers add MOVE
+        # after it (Dovecot does). MOVE is atomic, COPY+delete is not: ask again.
+        typ, data = box.client.capability()
+        if typ == "OK" and data and isinstance(data[-1], bytes):
+            box.client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
         if not box.folder.exists(s.processed_folder):
             box.folder.create(s.processed_folder)
         box.folder.set(s.folder)
