@@ -13,31 +13,8 @@ import pytest
 
 import corpus
 from corpus import Original
-from helpers import RELEASE_ID, parse, run
+from helpers import RELEASE_ID, run
 from reldist.tokens import load_keys
-
-
-def enable_url(root: Path) -> None:
-    toml = root / "reldist.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace("# url = ", "url = ", 1), encoding="utf-8")
-
-
-@pytest.fixture
-def originals(office: Path) -> dict[str, Original]:
-    """The example sent to the outbox: {address: what a report quotes of its message}."""
-    enable_url(office)
-    code, output = run("send", RELEASE_ID, "--yes")
-    assert code == 0, output
-    found = {}
-    for path in sorted((office / "outbox" / RELEASE_ID).glob("*.eml")):
-        raw = path.read_bytes().replace(b"\r\n", b"\n")
-        message = parse(raw)
-        address = message["To"].addresses[0].addr_spec
-        if "xn--" in address:  # the ledger keeps the Unicode form
-            continue
-        headers = raw.split(b"\n\n", 1)[0].decode("ascii")
-        found[address] = Original(address, str(message["Message-ID"]), str(message["Subject"]), headers)
-    return found
 
 
 def events(root: Path) -> set[tuple[str, str, str]]:

@@ -17,9 +17,7 @@ import corpus
 from corpus import Original
 from helpers import run
 from imapfixtures import PASSWORD, USER, Dovecot
-from imapfixtures import dovecot as dovecot
 from test_inbox import events, suppressions
-from test_inbox import originals as originals
 
 PROCESSED = "reldist/processed"
 
