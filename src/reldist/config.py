@@ -152,11 +152,11 @@ def load_config(path: Path) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigError("no such file", place=str(path)) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", place=where) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{exc}", place=where) from None
     return _parse(data, path)
 
 
@@ -167,11 +167,11 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
 
     sender_table = data.get("sender")
     if sender_table is None:
-        raise ConfigError(f"{where}: missing [sender] table with 'name' and 'address'")
+        raise ConfigError("missing [sender] table with 'name' and 'address'", place=where)
     check_table(sender_table, _SENDER, where=where, prefix="sender.", error=ConfigError)
     for key in ("name", "address"):
         if not str(sender_table.get(key, "")).strip():
-            raise ConfigError(f"{where}: missing 'sender.{key}'")
+            raise ConfigError(f"missing 'sender.{key}'", place=where)
     sender = Sender(
         name=sender_table["name"].strip(),
         address=_address(sender_table["address"], where, "sender.address"),
@@ -188,7 +188,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         timezone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"{where}: 'timezone' {tz_name!r} is not a known time zone (such as Asia/Almaty)"
+            f"'timezone' {tz_name!r} is not a known time zone (such as Asia/Almaty)", place=where
         ) from None
 
     unsub = data.get("unsubscribe", {})
@@ -196,18 +196,19 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
     mailto = _opt_address(unsub.get("mailto"), where, "unsubscribe.mailto")
     url = unsub.get("url")
     if url is not None and not re.match(r"https?://", url):
-        raise ConfigError(f"{where}: 'unsubscribe.url' must start with https:// (got {url!r})")
+        raise ConfigError(f"'unsubscribe.url' must start with https:// (got {url!r})", place=where)
     if url is not None and re.search(r"[\x00-\x20\x7f-\x9f]", url):
         raise ConfigError(
-            f"{where}: 'unsubscribe.url' must not contain spaces or control characters (got {url!r})"
+            f"'unsubscribe.url' must not contain spaces or control characters (got {url!r})", place=where
         )
     if url is not None:
         _check_token_url(url, where)
     list_id = data.get("list_id") or f"press.{sender.domain}"
     if re.search(r"[\x00-\x20\x7f-\x9f<>]", list_id):
         raise ConfigError(
-            f"{where}: 'list_id' {list_id!r} must not contain spaces, control characters or <> "
-            "(it is a name such as press.ecomuseum.kz, RFC 2919)"
+            f"'list_id' {list_id!r} must not contain spaces, control characters or <> "
+            "(it is a name such as press.ecomuseum.kz, RFC 2919)",
+            place=where,
         )
 
     smtp, rates, retry = _smtp(data.get("smtp"), where, root)
@@ -219,7 +220,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         check_table(table, _DKIM, where=where, prefix="dkim.", error=ConfigError)
         for key in _DKIM:
             if key not in table:
-                raise ConfigError(f"{where}: missing 'dkim.{key}'")
+                raise ConfigError(f"missing 'dkim.{key}'", place=where)
         dkim = DkimSettings(table["domain"], table["selector"], _path(root, table["key_file"]))
 
     dispatch_table = data.get("dispatch", {})
@@ -306,7 +307,8 @@ def check_numbers(values: dict[str, float], where: str) -> None:
         if not low <= value <= high:  # False for NaN too
             shown = int(value) if float(value).is_integer() else value
             raise ConfigError(
-                f"{where}: '{key}' = {shown}{unit} is out of range: it must be from {low:g} to {high:g}{unit}"
+                f"'{key}' = {shown}{unit} is out of range: it must be from {low:g} to {high:g}{unit}",
+                place=where,
             )
 
 
@@ -315,13 +317,15 @@ def _check_token_url(url: str, where: str) -> None:
     # the link names the recipient by a signed token instead.
     if "{address}" in url or "{release}" in url:
         raise ConfigError(
-            f"{where}: 'unsubscribe.url' must not carry the address: use a signed token, such as "
-            "url = \"https://press.example.org/unsubscribe/{token}\" (served by 'reldist serve')"
+            "'unsubscribe.url' must not carry the address: use a signed token, such as "
+            "url = \"https://press.example.org/unsubscribe/{token}\" (served by 'reldist serve')",
+            place=where,
         )
     if "{token}" not in url:
         raise ConfigError(
-            f"{where}: 'unsubscribe.url' needs {{token}} where the recipient's signed token goes, such as "
-            'url = "https://press.example.org/unsubscribe/{token}"'
+            "'unsubscribe.url' needs {token} where the recipient's signed token goes, such as "
+            'url = "https://press.example.org/unsubscribe/{token}"',
+            place=where,
         )
 
 
@@ -332,23 +336,25 @@ def _smtp(
         return None, (), RetrySettings()
     check_table(table, _SMTP, where=where, prefix="smtp.", error=ConfigError)
     if "password" in table:  # pragma: no cover - caught by check_table, kept for the message
-        raise ConfigError(f"{where}: never put the password in reldist.toml; use smtp.password_env")
+        raise ConfigError("never put the password in reldist.toml; use smtp.password_env", place=where)
     if not table.get("host"):
-        raise ConfigError(f"{where}: missing 'smtp.host'")
+        raise ConfigError("missing 'smtp.host'", place=where)
     security = table.get("security", "starttls")
     if security not in ("tls", "starttls", "none"):
-        raise ConfigError(f'{where}: \'smtp.security\' must be "tls", "starttls" or "none", not {security!r}')
+        raise ConfigError(
+            f'\'smtp.security\' must be "tls", "starttls" or "none", not {security!r}', place=where
+        )
     auth = table.get("auth", "auto")
     if auth not in ("auto", "plain", "login", "xoauth2"):
-        raise ConfigError(f"{where}: 'smtp.auth' must be auto, plain, login or xoauth2, not {auth!r}")
+        raise ConfigError(f"'smtp.auth' must be auto, plain, login or xoauth2, not {auth!r}", place=where)
     if auth == "xoauth2" and not table.get("token_command"):
-        raise ConfigError(f"{where}: 'smtp.auth = \"xoauth2\"' needs 'smtp.token_command'")
+        raise ConfigError("'smtp.auth = \"xoauth2\"' needs 'smtp.token_command'", place=where)
     rates: list[Rate] = []
     for text in str_list(table.get("rate", []), where=where, name="smtp.rate", error=ConfigError):
         try:
             rates.append(parse_rate(text))
         except ValueError as exc:
-            raise ConfigError(f"{where}: 'smtp.rate': {exc}") from None
+            raise ConfigError(f"'smtp.rate': {exc}", place=where) from None
     default_port = 465 if security == "tls" else 587
     settings = SmtpSettings(
         host=table["host"],
@@ -400,7 +406,7 @@ def _address(value: str, where: str, key: str) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ConfigError(f"{where}: '{key}' {value!r} is not an email address: {exc}") from None
+        raise ConfigError(f"'{key}' {value!r} is not an email address: {exc}", place=where) from None
 
 
 def _opt_address(value: str | None, where: str, key: str) -> str | None:
@@ -416,7 +422,7 @@ def parse_duration(text: str, what: str) -> float:
     compact = text.replace(" ", "")
     parts = _DURATION.findall(compact)
     if not parts or "".join(f"{n}{u}" for n, u in parts).lower() != compact.lower():
-        raise ConfigError(f"{what}: {text!r} is not a duration such as 24h, 90m or 1h30m")
+        raise ConfigError(f"{text!r} is not a duration such as 24h, 90m or 1h30m", place=what)
     return sum(float(n) * _UNIT[u.lower()] for n, u in parts)
 
 
@@ -445,6 +451,6 @@ def parse_size(text: str, what: str) -> int:
     """``"5MB"``, ``"102KB"``, ``"2000"`` as bytes."""
     match = _SIZE.match(text)
     if not match:
-        raise ConfigError(f"{what}: {text!r} is not a size such as 5MB or 102KB")
+        raise ConfigError(f"{text!r} is not a size such as 5MB or 102KB", place=what)
     number, unit = match.groups()
     return int(float(number) * _SIZE_UNIT[(unit or "b").lower()])

@@ -132,10 +132,10 @@ def list_path(workspace: Path, name: str) -> Path:
         )
         if not hint:
             hint = did_you_mean(stem, have)
-        raise ContactsError(f"{place}: no such list (looked for {looked}){hint}")
+        raise ContactsError(f"no such list (looked for {looked}){hint}", place=place)
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise ContactsError(f"{place}: more than one file for this list ({names}); keep one")
+        raise ContactsError(f"more than one file for this list ({names}); keep one", place=place)
     return found[0]
 
 
@@ -152,7 +152,9 @@ def _open(workspace: Path, name: str, path: Path, forced: str | None) -> _List:
     sheet = name.partition("#")[2] or None
     encoding = None if path.suffix.lower() == ".xlsx" else sheets.encoding_of(path, display, forced)
     if sheet is not None and encoding is not None:
-        raise ContactsError(f"{display}: '#{sheet}' names a sheet, but this is a text file, not a workbook")
+        raise ContactsError(
+            f"'#{sheet}' names a sheet, but this is a text file, not a workbook", place=display
+        )
     head: list[tuple[int, list[str] | sheets.BadRow]] = []
     with closing(sheets.rows(path, display, encoding, sheet=sheet)) as rows:
         for row in rows:
@@ -163,27 +165,28 @@ def _open(workspace: Path, name: str, path: Path, forced: str | None) -> _List:
             if len(head) >= _HEADER_SEARCH:
                 break
     if not head:
-        raise ContactsError(f"{display}: the file is empty (it needs a header row with 'email')")
+        raise ContactsError("the file is empty (it needs a header row with 'email')", place=display)
     line, cells = head[-1]
     if isinstance(cells, sheets.BadRow) or "email" not in (_column_name(c) for c in cells):
         line, cells = head[0]
     if isinstance(cells, sheets.BadRow):
-        raise ContactsError(f"{display}:{line}: cannot read the header: {cells.reason}")
+        raise ContactsError(f"cannot read the header: {cells.reason}", place=f"{display}:{line}")
     columns = tuple(_column_name(cell) for cell in cells)
     first_at: dict[str, int] = {}
     for index, column in enumerate(columns):
         if column in first_at:
             other = cells[first_at[column]].strip()
             raise ContactsError(
-                f"{display}:{line}: two columns are both '{column}' "
-                f"('{other}' and '{cells[index].strip()}'); rename or remove one"
+                f"two columns are both '{column}' "
+                f"('{other}' and '{cells[index].strip()}'); rename or remove one",
+                place=f"{display}:{line}",
             )
         if column:
             first_at[column] = index
     if "email" not in first_at:
         found = ", ".join(cell.strip()[:40] for cell in cells if cell.strip())
         raise ContactsError(
-            f"{display}:{line}: no 'email' column (columns: {found}); name it email, E-mail or Почта"
+            f"no 'email' column (columns: {found}); name it email, E-mail or Почта", place=f"{display}:{line}"
         )
     return _List(Path(name.partition("#")[0]).stem, path, display, encoding, columns, line, sheet)
 
@@ -405,13 +408,13 @@ def read_suppressed_file(path: Path, *, workspace: Path | None = None) -> dict[s
             if line <= lst.header_line:
                 continue
             if isinstance(cells, sheets.BadRow):
-                raise ContactsError(f"{lst.display}:{line}: {cells.reason}")
+                raise ContactsError(f"{cells.reason}", place=f"{lst.display}:{line}")
             fields, stray = _fields(lst.columns, cells)
             if stray:
-                raise ContactsError(f"{lst.display}:{line}: cells outside the named columns")
+                raise ContactsError("cells outside the named columns", place=f"{lst.display}:{line}")
             checked = _check_address(fields["email"])
             if isinstance(checked, str):
-                raise ContactsError(f"{lst.display}:{line}: {checked}")
+                raise ContactsError(f"{checked}", place=f"{lst.display}:{line}")
             result.setdefault(checked[0], fields.get("reason", ""))
     return result
 

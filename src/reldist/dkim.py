@@ -84,7 +84,7 @@ class DkimSigner:
         self.domain = domain.strip().rstrip(".").lower()
         self.selector = selector.strip()
         if not self.domain or not self.selector:
-            raise ConfigError(f"{where}: 'dkim.domain' and 'dkim.selector' must not be empty")
+            raise ConfigError("'dkim.domain' and 'dkim.selector' must not be empty", place=where)
         parsed = _parse_key(key, where)
         self.algorithm: Algorithm = parsed.algorithm
         self._private = parsed.private
@@ -93,7 +93,7 @@ class DkimSigner:
         try:
             self.sign(_PROBE)
         except dkim.DKIMException as exc:
-            raise ConfigError(f"{where}: the key does not sign: {exc}") from None
+            raise ConfigError(f"the key does not sign: {exc}", place=where) from None
 
     def __repr__(self) -> str:
         return f"<DkimSigner {self.algorithm} {self.dns_name}>"
@@ -138,9 +138,9 @@ def load_signer(settings: DkimSettings | None, *, where: str = "reldist.toml") -
     try:
         key = settings.key_file.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{place}: no such file") from None
+        raise ConfigError("no such file", place=place) from None
     except OSError as exc:
-        raise ConfigError(f"{place}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(f"cannot read it ({exc.strerror})", place=place) from None
     return DkimSigner(domain=settings.domain, selector=settings.selector, key=key, where=place)
 
 
@@ -160,43 +160,46 @@ def _parse_key(data: bytes, where: str) -> _Key:
             seed = b""
         if len(seed) != 32:
             raise ConfigError(
-                f"{where}: not a private key (expected a PEM file such as "
-                "'openssl genrsa 2048' or 'openssl genpkey -algorithm ed25519' writes)"
+                "not a private key (expected a PEM file such as "
+                "'openssl genrsa 2048' or 'openssl genpkey -algorithm ed25519' writes)",
+                place=where,
             )
         return _ed25519(seed, where)
     kind, body = match.group(1).decode("ascii"), match.group(2)
     if kind in ("ENCRYPTED PRIVATE KEY",) or b"ENCRYPTED" in body[:200]:
-        raise ConfigError(f"{where}: the key is protected by a passphrase; store it without one (chmod 600)")
+        raise ConfigError(
+            "the key is protected by a passphrase; store it without one (chmod 600)", place=where
+        )
     try:
         der = base64.b64decode(b"".join(body.split()), validate=True)
     except binascii.Error:
-        raise ConfigError(f"{where}: the PEM text is not valid base64") from None
+        raise ConfigError("the PEM text is not valid base64", place=where) from None
     if kind == "PRIVATE KEY" and _ED25519_OID in der[:16]:
         start = der.find(b"\x04\x22\x04\x20")
         if start < 0 or len(der) < start + 36:
-            raise ConfigError(f"{where}: a broken Ed25519 key")
+            raise ConfigError("a broken Ed25519 key", place=where)
         return _ed25519(der[start + 4 : start + 36], where)
     if kind == "RSA PRIVATE KEY" or (kind == "PRIVATE KEY" and _RSA_OID in der[:32]):
         pem = b"-----BEGIN RSA PRIVATE KEY-----\n" + body + b"\n-----END RSA PRIVATE KEY-----\n"
         try:
             numbers = parse_pem_private_key(pem)
         except UnparsableKeyError as exc:
-            raise ConfigError(f"{where}: a broken RSA key ({exc})") from None
+            raise ConfigError(f"a broken RSA key ({exc})", place=where) from None
         modulus, exponent = int(numbers["modulus"]), int(numbers["publicExponent"])
         if modulus.bit_length() < 1024:
             raise ConfigError(
-                f"{where}: the RSA key has {modulus.bit_length()} bits; receivers ignore keys under 1024 "
-                "(use 2048)"
+                f"the RSA key has {modulus.bit_length()} bits; receivers ignore keys under 1024 (use 2048)",
+                place=where,
             )
         return _Key("rsa", pem, _rsa_public_der(modulus, exponent))
-    raise ConfigError(f"{where}: a {kind.lower()} is not an RSA or Ed25519 private key")
+    raise ConfigError(f"a {kind.lower()} is not an RSA or Ed25519 private key", place=where)
 
 
 def _ed25519(seed: bytes, where: str) -> _Key:
     try:
         signing = nacl.signing.SigningKey(seed)
     except nacl.exceptions.ValueError as exc:  # pragma: no cover - any 32 bytes are a seed
-        raise ConfigError(f"{where}: a broken Ed25519 key ({exc})") from None
+        raise ConfigError(f"a broken Ed25519 key ({exc})", place=where) from None
     return _Key("ed25519", base64.b64encode(seed), bytes(signing.verify_key))
 
 

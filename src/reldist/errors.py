@@ -1,8 +1,9 @@
 """The one error family of reldist.
 
-Every error a user can cause is a :class:`ReldistError` whose message names the place (a file and
-line, a config key, a recipient) so that the CLI can print it as one line; :func:`place` writes a
-file's path the way those messages show it. The subclasses exist so
+Every error a user can cause is a :class:`ReldistError` that carries its place (a file and line,
+a config key) as a field beside the message, so that the CLI can print it as one line and
+``check --format json`` can give it apart; :func:`place` writes a file's path the way errors name
+it. The subclasses exist so
 that the CLI can map them to exit codes; library users may catch :class:`ReldistError` alone.
 """
 
@@ -23,9 +24,19 @@ def place(path: Path, root: Path) -> str:
 
 
 class ReldistError(Exception):
-    """Base class of every error reldist raises on purpose."""
+    """Base class of every error reldist raises on purpose.
+
+    ``place`` is where the problem is (``contacts/regional.csv:17``, ``reldist.toml``,
+    ``templates/release.html.j2:30``), ``message`` what it is; ``str()`` gives both as one line,
+    ``place: message``. An error without a place (a recipient's address, say) has ``place == ""``.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, place: str = "") -> None:
+        super().__init__(f"{place}: {message}" if place else message)
+        self.message = message
+        self.place = place
 
 
 class ConfigError(ReldistError, ValueError):

@@ -103,10 +103,8 @@ class CheckResult:
 
 def failure(release: str, error: Exception) -> dict[str, Any]:
     """The JSON shape of a check that stopped on an error (same keys as :meth:`CheckResult.as_dict`)."""
-    text = str(error)
-    place, sep, message = text.partition(": ")
-    if not sep or " " in place:
-        place, message = "", text
+    place = getattr(error, "place", "")
+    message = getattr(error, "message", "") if place else str(error)
     code = getattr(error, "exit_code", 1)
     return {
         "release": release,

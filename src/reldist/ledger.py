@@ -280,7 +280,7 @@ class Ledger:
     def get(self, row_id: int) -> Row:
         found = self.db.execute(f"SELECT {_ROW_COLUMNS} FROM deliveries WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
         if found is None:
-            raise LedgerError(f"{self.path}: no delivery row {row_id}")
+            raise LedgerError(f"no delivery row {row_id}", place=str(self.path))
         return Row(*found)
 
     def fetch(self, ids: Sequence[int]) -> list[Row]:
@@ -313,8 +313,9 @@ class Ledger:
             found = self.db.execute("SELECT status FROM deliveries WHERE id = ?", (row_id,)).fetchone()
             now_status = "gone" if found is None else found[0]
             raise ClaimError(
-                f"{self.path}: delivery row {row_id} is {now_status}, not {' or '.join(expected)}: "
-                "another run has claimed it; this run stops rather than send it twice"
+                f"delivery row {row_id} is {now_status}, not {' or '.join(expected)}: "
+                "another run has claimed it; this run stops rather than send it twice",
+                place=str(self.path),
             )
 
     def record(self, row_id: int, outcome: Outcome) -> None:

@@ -81,14 +81,15 @@ def copy_ledger(source: Ledger, target: Target, *, batch: int = 2000) -> dict[st
     Refuses a target that has any row, and a target that is the source itself.
     """
     if describe(target) == describe(source.path):
-        raise LedgerError(f"{describe(target)}: that is the ledger being copied")
+        raise LedgerError("that is the ledger being copied", place=describe(target))
     with Ledger.open(target) as destination:
         held = {name: n for name, n in row_counts(destination).items() if n}
         if held:
             shown = ", ".join(f"{name} {n}" for name, n in held.items())
             raise LedgerError(
-                f"{describe(target)}: not empty ({shown} rows); reldist copies a ledger only into an "
-                "empty one, so that nothing is merged or overwritten"
+                f"not empty ({shown} rows); reldist copies a ledger only into an "
+                "empty one, so that nothing is merged or overwritten",
+                place=describe(target),
             )
         wanted = set(tables(destination))
         copied: dict[str, int] = {}
@@ -97,7 +98,7 @@ def copy_ledger(source: Ledger, target: Target, *, batch: int = 2000) -> dict[st
         try:
             for table in tables(source):
                 if table not in wanted:
-                    raise LedgerError(f"{describe(target)}: has no table {table!r} to copy into")
+                    raise LedgerError(f"has no table {table!r} to copy into", place=describe(target))
                 columns = _columns(source, table)
                 names = ", ".join(columns)
                 insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"  # noqa: S608

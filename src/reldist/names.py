@@ -86,11 +86,11 @@ def check_id(value: object, where: str, *, given: bool = True) -> str:
     """A release id from release.toml (or, when ``given`` is false, the folder's name), checked
     to be a slug: it names a folder under outbox/ and goes into headers."""
     if not isinstance(value, str):
-        raise ReleaseError(f"{where}: 'id' must be a string, not {value!r}")
+        raise ReleaseError(f"'id' must be a string, not {value!r}", place=where)
     problem = bad_release_id(value)
     if problem:
         fix = "" if given else '; rename the folder or set id = "..." in release.toml'
-        raise ReleaseError(f"{where}: {'id' if given else 'the folder name'}: {problem}{fix}")
+        raise ReleaseError(f"{'id' if given else 'the folder name'}: {problem}{fix}", place=where)
     return value
 
 
@@ -102,9 +102,9 @@ def release_id(folder: Path, workspace: Path) -> str:
     try:
         data = tomllib.loads(toml.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ReleaseError(f"{where}: missing (every release folder needs a release.toml)") from None
+        raise ReleaseError("missing (every release folder needs a release.toml)", place=where) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ReleaseError(f"{where}: {exc}") from None
+        raise ReleaseError(f"{exc}", place=where) from None
     return check_id(data.get("id", folder.name), where, given="id" in data)
 
 
@@ -130,12 +130,13 @@ def find_release(name: str, workspace: Path, *, also: Iterable[str] = ()) -> Pat
     if candidate.is_dir():
         return candidate.resolve()
     if len(as_path.parts) > 1:
-        raise ReleaseError(f"{name}: no such release folder")
+        raise ReleaseError("no such release folder", place=name)
     known = known_releases(workspace)
     if name in known:
         return known[name].resolve()
     have = sorted({*known, *also})
     listed = f"; releases here: {', '.join(have)}" if have else ""
     raise ReleaseError(
-        f"{name}: no such release (looked in {place(candidate, workspace)}{listed}){did_you_mean(name, have)}"
+        f"no such release (looked in {place(candidate, workspace)}{listed}){did_you_mean(name, have)}",
+        place=name,
     )

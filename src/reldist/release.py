@@ -92,15 +92,15 @@ def load_release(
     toml_path = folder / "release.toml"
     where = place(toml_path, workspace)
     if not folder.is_dir():
-        raise ReleaseError(f"{place(folder, workspace)}: no such release folder")
+        raise ReleaseError("no such release folder", place=place(folder, workspace))
     try:
         data: dict[str, Any] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ReleaseError(f"{where}: missing (every release folder needs a release.toml)") from None
+        raise ReleaseError("missing (every release folder needs a release.toml)", place=where) from None
     except UnicodeDecodeError as exc:
-        raise ReleaseError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        raise ReleaseError(f"not UTF-8 text ({exc.reason})", place=where) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ReleaseError(f"{where}: {exc}") from None
+        raise ReleaseError(f"{exc}", place=where) from None
 
     languages = str_list(
         data.get("languages", list(default_languages)),
@@ -109,10 +109,12 @@ def load_release(
         error=ReleaseError,
     )
     if not languages:
-        raise ReleaseError(f"{where}: 'languages' is empty")
+        raise ReleaseError("'languages' is empty", place=where)
     for lang in languages:
         if not _LANG_CODE.match(lang):
-            raise ReleaseError(f"{where}: 'languages': {lang!r} is not a language code such as ru, en, kk")
+            raise ReleaseError(
+                f"'languages': {lang!r} is not a language code such as ru, en, kk", place=where
+            )
     schema: dict[str, type | tuple[type, ...]] = dict(_TOP)
     schema.update({lang: dict for lang in languages})
     check_table(data, schema, where=where, error=ReleaseError)
@@ -122,16 +124,16 @@ def load_release(
     lists = str_list(_sheets(data.get("lists", []), where), where=where, name="lists", error=ReleaseError)
     if not lists:
         raise ReleaseError(
-            f"{where}: 'lists' is empty: name at least one list in contacts/ (e.g. lists = [\"example\"])"
+            "'lists' is empty: name at least one list in contacts/ (e.g. lists = [\"example\"])", place=where
         )
     for name in lists:
         problem = bad_list_name(name.partition("#")[0])
         if problem:
-            raise ReleaseError(f"{where}: 'lists': {problem}")
+            raise ReleaseError(f"'lists': {problem}", place=where)
     template = data.get("template", "release")
     problem = bad_template_name(template)
     if problem:
-        raise ReleaseError(f"{where}: 'template': {problem}")
+        raise ReleaseError(f"'template': {problem}", place=where)
     attachments = tuple(
         _attachment(folder, name, workspace, where)
         for name in str_list(data.get("attachments", []), where=where, name="attachments", error=ReleaseError)
@@ -160,7 +162,7 @@ def _sheets(value: Any, where: str) -> Any:
         if isinstance(item, dict):
             check_table(item, {"name": str, "sheet": str}, where=where, prefix="lists.", error=ReleaseError)
             if "name" not in item:
-                raise ReleaseError(f"{where}: 'lists': {item!r} needs a name (the list in contacts/)")
+                raise ReleaseError(f"'lists': {item!r} needs a name (the list in contacts/)", place=where)
             result.append(f"{item['name']}#{item['sheet']}" if item.get("sheet") else item["name"])
         else:
             result.append(item)
@@ -171,12 +173,12 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
     table = data.get(lang)
     if table is None:
         raise ReleaseError(
-            f"{where}: missing [{lang}] table with 'subject' (language {lang!r} is in 'languages')"
+            f"missing [{lang}] table with 'subject' (language {lang!r} is in 'languages')", place=where
         )
     check_table(table, _LANG, where=where, prefix=f"{lang}.", error=ReleaseError)
     subject = " ".join(table.get("subject", "").split())
     if not subject:
-        raise ReleaseError(f"{where}: missing '{lang}.subject'")
+        raise ReleaseError(f"missing '{lang}.subject'", place=where)
     path = inside(
         folder, table.get("file", f"{lang}.md"), where=where, key=f"{lang}.file", workspace=workspace
     )
@@ -184,12 +186,12 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ReleaseError(f"{where}: '{lang}.file': {source} does not exist") from None
+        raise ReleaseError(f"'{lang}.file': {source} does not exist", place=where) from None
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ReleaseError(f"{source}:{line}: not UTF-8 text; save it as UTF-8") from None
+        raise ReleaseError("not UTF-8 text; save it as UTF-8", place=f"{source}:{line}") from None
     if not text.strip():
-        raise ReleaseError(f"{source}: the {lang} text is empty")
+        raise ReleaseError(f"the {lang} text is empty", place=source)
     preheader = " ".join(table.get("preheader", "").split())
     return Version(lang=lang, subject=subject, preheader=preheader, body=convert(text), source=source)
 
@@ -200,8 +202,9 @@ def inside(folder: Path, name: str, *, where: str, key: str, workspace: Path) ->
     path = (folder / name).resolve()
     if not path.is_relative_to(folder.resolve()):
         raise ReleaseError(
-            f"{where}: {key!r}: {name!r} is outside the release folder ({place(path, workspace)}); "
-            "copy the file into the release folder (e.g. files/)"
+            f"{key!r}: {name!r} is outside the release folder ({place(path, workspace)}); "
+            "copy the file into the release folder (e.g. files/)",
+            place=where,
         )
     return path
 
@@ -209,7 +212,7 @@ def inside(folder: Path, name: str, *, where: str, key: str, workspace: Path) ->
 def _attachment(folder: Path, name: str, workspace: Path, where: str) -> Attachment:
     path = inside(folder, name, where=where, key="attachments", workspace=workspace)
     if not path.is_file():
-        raise ReleaseError(f"{where}: attachment {name!r} does not exist ({place(path, workspace)})")
+        raise ReleaseError(f"attachment {name!r} does not exist ({place(path, workspace)})", place=where)
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return Attachment(path=path, source=name, content_type=content_type, data=path.read_bytes())
 
@@ -221,22 +224,24 @@ def parse_when(value: dt.datetime | str | None, where: str, key: str) -> dt.date
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ReleaseError(
-                f"{where}: '{key}' = {value.isoformat()} has no time zone; "
+                f"'{key}' = {value.isoformat()} has no time zone; "
                 f"write it with an offset ({value.isoformat()}+05:00) or a zone name in quotes "
-                f'("{value:%Y-%m-%d %H:%M} Asia/Almaty")'
+                f'("{value:%Y-%m-%d %H:%M} Asia/Almaty")',
+                place=where,
             )
         return value
     match = re.fullmatch(r"\s*(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2}(?::\d{2})?)\s+([\w/+-]+)\s*", value)
     if not match:
         raise ReleaseError(
-            f"{where}: '{key}' = {value!r} is not a date and time with a zone, such as 2026-11-28T10:00:00+05:00"
+            f"'{key}' = {value!r} is not a date and time with a zone, such as 2026-11-28T10:00:00+05:00",
+            place=where,
         )
     date, time, zone = match.groups()
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ReleaseError(
-            f"{where}: '{key}': {zone!r} is not a known time zone (such as Asia/Almaty)"
+            f"'{key}': {zone!r} is not a known time zone (such as Asia/Almaty)", place=where
         ) from None
     return dt.datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=tz)
 

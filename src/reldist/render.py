@@ -175,10 +175,11 @@ class Renderer:
             return self._env.get_template(filename)
         except jinja2.TemplateSyntaxError as exc:
             name = exc.filename or filename
-            raise TemplateError(f"templates/{Path(name).name}:{exc.lineno}: {exc.message}") from None
+            place = f"templates/{Path(name).name}:{exc.lineno}"
+            raise TemplateError(f"{exc.message}", place=place) from None
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(
-                f"templates/{filename}: includes {exc.name!r}, which does not exist"
+                f"includes {exc.name!r}, which does not exist", place=f"templates/{filename}"
             ) from None
 
     # -- languages -------------------------------------------------------------------------
@@ -257,11 +258,11 @@ class Renderer:
                 html, text = self._full(name, context)
             except jinja2.UndefinedError as exc:
                 raise TemplateError(
-                    f"{_template_place(exc, name)}: {exc.message} (rendering {contact.source})"
+                    f"{exc.message} (rendering {contact.source})", place=_template_place(exc, name)
                 ) from None
             except jinja2.TemplateError as exc:
                 raise TemplateError(
-                    f"{_template_place(exc, name)}: {exc} (rendering {contact.source})"
+                    f"{exc} (rendering {contact.source})", place=_template_place(exc, name)
                 ) from None
         return Rendered(
             template=name,
@@ -366,15 +367,15 @@ def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TemplateError(f"{where}: missing (the boilerplate strings of each language)") from None
+        raise TemplateError("missing (the boilerplate strings of each language)", place=where) from None
     except tomllib.TOMLDecodeError as exc:
-        raise TemplateError(f"{where}: {exc}") from None
+        raise TemplateError(f"{exc}", place=where) from None
     strings: dict[str, dict[str, str]] = {}
     for lang in languages:
         table = data.get(lang)
         if not isinstance(table, dict):
             raise TemplateError(
-                f"{where}: no [{lang}] table; add the strings for {lang!r} (copy [en] and translate)"
+                f"no [{lang}] table; add the strings for {lang!r} (copy [en] and translate)", place=where
             )
         for key in STRING_KEYS:
             if key not in table:
@@ -410,10 +411,12 @@ def _check_placeholders(text: str, allowed: tuple[str, ...], where: str) -> None
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
-        raise TemplateError(f"{where}: {exc} in {text!r} (write {{{{ and }}}} for a literal brace)") from None
+        raise TemplateError(
+            f"{exc} in {text!r} (write {{{{ and }}}} for a literal brace)", place=where
+        ) from None
     for name in names:
         if name not in allowed:
-            raise TemplateError(f"{where}: unknown placeholder {{{name}}} in {text!r}; it can use {can}")
+            raise TemplateError(f"unknown placeholder {{{name}}} in {text!r}; it can use {can}", place=where)
 
 
 def format_when(when: dt.datetime, tz: dt.tzinfo, locale: str) -> str:

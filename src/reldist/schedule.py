@@ -141,16 +141,17 @@ def peek(folder: Path, workspace: Path) -> tuple[str, dt.datetime | None]:
     try:
         data = tomllib.loads(toml.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise ReleaseError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        raise ReleaseError(f"not UTF-8 text ({exc.reason})", place=where) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ReleaseError(f"{where}: {exc}") from None
+        raise ReleaseError(f"{exc}", place=where) from None
     release_id = data.get("id", folder.name)
     if not isinstance(release_id, str) or not release_id.strip():
-        raise ReleaseError(f"{where}: 'id' must be a non-empty string, not {release_id!r}")
+        raise ReleaseError(f"'id' must be a non-empty string, not {release_id!r}", place=where)
     value = data.get("send_at")
     if value is not None and not isinstance(value, dt.datetime | str):
         raise ReleaseError(
-            f"{where}: 'send_at' = {value!r} is not a date and time with a zone, such as 2026-11-28T10:00:00+05:00"
+            f"'send_at' = {value!r} is not a date and time with a zone, such as 2026-11-28T10:00:00+05:00",
+            place=where,
         )
     return release_id, parse_when(value, where, "send_at")
 

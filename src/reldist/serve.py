@@ -128,7 +128,8 @@ def make_app(config: Config, *, ledger_path: Path | None = None) -> Starlette:
     keys = unsubscribe_keys(config)
     if keys is None:
         raise ConfigError(
-            f"{config.path.name}: no unsubscribe key ({config.unsubscribe_key_file.name}); run 'reldist keygen'"
+            f"no unsubscribe key ({config.unsubscribe_key_file.name}); run 'reldist keygen'",
+            place=config.path.name,
         )
     pattern, query_name = link_pattern(config.unsubscribe_url)
     strings = page_strings(config)

@@ -100,8 +100,8 @@ def _detect(head: bytes, *, whole: bool, display: str) -> str:
         if name in _ACCEPTED:
             return name
     raise ContactsError(
-        f"{display}: cannot tell the text encoding (not UTF-8, UTF-16 or cp1251); "
-        "save it from Excel as 'CSV UTF-8'"
+        "cannot tell the text encoding (not UTF-8, UTF-16 or cp1251); save it from Excel as 'CSV UTF-8'",
+        place=display,
     )
 
 
@@ -110,14 +110,14 @@ def encoding_of(path: Path, display: str, forced: str | None) -> str:
         try:
             return codecs.lookup(forced).name
         except LookupError:
-            raise ContactsError(f"{display}: unknown text encoding '{forced}'") from None
+            raise ContactsError(f"unknown text encoding '{forced}'", place=display) from None
     try:
         with path.open("rb") as raw:
             head = raw.read(_HEAD_BYTES)
     except OSError as exc:
-        raise ContactsError(f"{display}: cannot read it ({exc.strerror})") from None
+        raise ContactsError(f"cannot read it ({exc.strerror})", place=display) from None
     if head.startswith(b"PK\x03\x04"):
-        raise ContactsError(f"{display}: this is an Excel workbook, not text; name it .xlsx")
+        raise ContactsError("this is an Excel workbook, not text; name it .xlsx", place=display)
     return _detect(head, whole=len(head) < _HEAD_BYTES, display=display)
 
 
@@ -130,10 +130,11 @@ def _decode_error(path: Path, encoding: str, display: str) -> ContactsError:
         text = data[: exc.start].decode(encoding, errors="replace")
         line = text.count("\n") + text.count("\r") - text.count("\r\n") + 1
         return ContactsError(
-            f"{display}:{line}: cannot read this line as {encoding} "
-            f"(byte 0x{data[exc.start]:02x}: {exc.reason}); save the file from Excel as 'CSV UTF-8'"
+            f"cannot read this line as {encoding} "
+            f"(byte 0x{data[exc.start]:02x}: {exc.reason}); save the file from Excel as 'CSV UTF-8'",
+            place=f"{display}:{line}",
         )
-    return ContactsError(f"{display}: cannot read it as {encoding}")  # pragma: no cover
+    return ContactsError(f"cannot read it as {encoding}", place=display)  # pragma: no cover
 
 
 def _delimiter(lines: list[str]) -> str:
@@ -176,8 +177,9 @@ def _parse_csv(text: IO[str], display: str) -> Iterator[Row]:
         except csv.Error as exc:
             if "unexpected end of data" in str(exc) or "field larger" in str(exc):
                 raise ContactsError(
-                    f"{display}:{start}: a quoted cell starts in this row and its closing quote "
-                    "is missing (everything after it would be one cell)"
+                    "a quoted cell starts in this row and its closing quote "
+                    "is missing (everything after it would be one cell)",
+                    place=f"{display}:{start}",
                 ) from None
             yield start, BadRow(f"the quotes in this row are broken ({exc})")
             continue
@@ -217,7 +219,7 @@ def _xlsx_rows(path: Path, display: str, sheet_name: str | None = None) -> Itera
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ContactsError(f"{display}: cannot read it as an Excel workbook ({exc})") from None
+        raise ContactsError(f"cannot read it as an Excel workbook ({exc})", place=display) from None
     try:
         if sheet_name is None:
             sheet = book.worksheets[0]
@@ -225,7 +227,7 @@ def _xlsx_rows(path: Path, display: str, sheet_name: str | None = None) -> Itera
             sheet = book[sheet_name]
         else:
             names = ", ".join(repr(name) for name in book.sheetnames)
-            raise ContactsError(f"{display}: no sheet {sheet_name!r} (the sheets are {names})")
+            raise ContactsError(f"no sheet {sheet_name!r} (the sheets are {names})", place=display)
         if isinstance(sheet, ReadOnlyWorksheet):
             sheet.reset_dimensions()  # some writers record a wrong size; read every row there is
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -258,4 +260,4 @@ def rows(
             if isinstance(cells, BadRow) or any(cell.strip() for cell in cells):
                 yield number, cells
     except OSError as exc:
-        raise ContactsError(f"{display}: cannot read it ({exc.strerror})") from None
+        raise ContactsError(f"cannot read it ({exc.strerror})", place=display) from None

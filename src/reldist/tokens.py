@@ -120,7 +120,7 @@ def _key(value: str, where: str) -> bytes:
     except (binascii.Error, ValueError):
         key = b""
     if len(key) < 16:
-        raise ConfigError(f"{where}: not an unsubscribe key (base64url, 32 random bytes)")
+        raise ConfigError("not an unsubscribe key (base64url, 32 random bytes)", place=where)
     return key
 
 
@@ -131,8 +131,9 @@ def load_keys(*, key_file: Path, key_env: str | None, place: str) -> Keys | None
         value = os.environ.get(key_env)
         if not value:
             raise ConfigError(
-                f"{place}: 'unsubscribe.key_env' names ${key_env}, which is not set "
-                "(it holds the unsubscribe keys, base64url, comma separated, the signing key first)"
+                f"'unsubscribe.key_env' names ${key_env}, which is not set "
+                "(it holds the unsubscribe keys, base64url, comma separated, the signing key first)",
+                place=place,
             )
         keys = _parse(value, f"${key_env}")
         return Keys(keys) if keys else None
@@ -141,7 +142,7 @@ def load_keys(*, key_file: Path, key_env: str | None, place: str) -> Keys | None
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ConfigError(f"{key_file}: cannot read the unsubscribe key: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the unsubscribe key: {exc.strerror}", place=str(key_file)) from None
     keys = _parse(text, key_file.name)
     return Keys(keys) if keys else None
 

@@ -58,7 +58,9 @@ class Workspace:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _holder(handle) or "another process"
-                raise LockHeldError(f"{path.name}: the workspace is busy: {holder} holds the lock") from None
+                raise LockHeldError(
+                    f"the workspace is busy: {holder} holds the lock", place=path.name
+                ) from None
             handle.seek(0)
             handle.truncate()
             handle.write(f"pid {os.getpid()} ({purpose})\n")
@@ -100,8 +102,9 @@ def open_workspace(
         config = find_config(Path.cwd())
     if config is None:
         raise ConfigError(
-            f"{CONFIG_NAME}: not found in {start or Path.cwd()} or its parents; "
-            "run 'reldist init DIR' to create a workspace, or pass --workspace"
+            f"not found in {start or Path.cwd()} or its parents; "
+            "run 'reldist init DIR' to create a workspace, or pass --workspace",
+            place=CONFIG_NAME,
         )
     return Workspace(load_config(config))
 
@@ -110,7 +113,8 @@ def init_workspace(target: Path, *, force: bool = False) -> list[Path]:
     """Copy the example workspace into ``target``; returns the files written."""
     if (target / CONFIG_NAME).exists() and not force:
         raise ConfigError(
-            f"{target / CONFIG_NAME}: a workspace is already here (use --force to overwrite the example files)"
+            "a workspace is already here (use --force to overwrite the example files)",
+            place=str(target / CONFIG_NAME),
         )
     import shutil  # only init copies files
     from importlib import resources

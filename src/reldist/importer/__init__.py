@@ -86,8 +86,8 @@ def _write(folder: Path, name: str, text: str, *, force: bool, root: Path) -> No
         current = path.read_text(encoding="utf-8", errors="replace")
         if state.get(name) != _digest(current) and current.strip():
             raise ReleaseError(
-                f"{place(path, root)}: exists and was edited since reldist wrote it; "
-                "add --force to replace it"
+                "exists and was edited since reldist wrote it; add --force to replace it",
+                place=place(path, root),
             )
     path.write_text(text, encoding="utf-8")
     state[name] = _digest(text)
@@ -113,7 +113,7 @@ def new_release(
         raise ReleaseError(problem)
     folder = root / "releases" / release_id
     if (folder / "release.toml").exists() and not force:
-        raise ReleaseError(f"{place(folder, root)}: the release exists already")
+        raise ReleaseError("the release exists already", place=place(folder, root))
     folder.mkdir(parents=True, exist_ok=True)
     tables = "".join(f'\n[{lang}]\nfile = "{lang}.md"\nsubject = ""\npreheader = ""\n' for lang in languages)
     (folder / "release.toml").write_text(
@@ -136,12 +136,13 @@ def convert(file: Path, lang: str, *, files: Path) -> tuple[str, list[tuple[int,
     suffix = file.suffix.lower()
     if suffix not in SUFFIXES:
         raise ReleaseError(
-            f"{file}: cannot import a {suffix or 'file without an extension'} (use {', '.join(SUFFIXES)})"
+            f"cannot import a {suffix or 'file without an extension'} (use {', '.join(SUFFIXES)})",
+            place=str(file),
         )
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise ReleaseError(f"{file}: cannot read it ({exc.strerror})") from None
+        raise ReleaseError(f"cannot read it ({exc.strerror})", place=str(file)) from None
     links = Links()
     general: list[str] = []
     if suffix in (".md", ".markdown"):
@@ -162,7 +163,7 @@ def convert(file: Path, lang: str, *, files: Path) -> tuple[str, list[tuple[int,
             general.append(f"read {file.name} as {encoding}")
         blocks = join_broken(paragraphs(text, links), links)
     if not any(links.text_of(b.text).strip() or b.rows for b in blocks):
-        raise ReleaseError(f"{file}: there is no text in it")
+        raise ReleaseError("there is no text in it", place=str(file))
     shaped = shape(blocks, links, lang)
     markdown, starts = to_markdown(shaped, links)
     notes = [(1, note) for note in general]

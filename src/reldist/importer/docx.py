@@ -68,7 +68,7 @@ def docx_html(path: Path, files: Path) -> tuple[str, list[str]]:
             _with_complex_fields(path), convert_image=mammoth.images.img_element(save)
         )
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ReleaseError(f"{path}: cannot read it as a Word document ({exc})") from None
+        raise ReleaseError(f"cannot read it as a Word document ({exc})", place=str(path)) from None
     messages = [f"Word: {message.message}" for message in result.messages if message.type == "warning"]
     messages += [f"saved the image files/{name}" for name in saved]
     return str(result.value), messages

@@ -40,7 +40,9 @@ class OutboxTransport:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise TransportError(f"{self.folder}: cannot create the outbox folder: {exc.strerror}") from None
+            raise TransportError(
+                f"cannot create the outbox folder: {exc.strerror}", place=str(self.folder)
+            ) from None
         return OutboxConnection(self.folder)
 
 
