@@ -221,7 +221,7 @@ def test_plain_text_is_readable() -> None:
     )
     assert body.title == "Заголовок"
     assert "КАРАГАНДА — Сегодня ЭкоМузей <https://ecomuseum.kz> подписал" in body.text
-    assert "> «Цитата», — сказал он." in body.text
+    assert "> «Цитата»,\xa0— сказал он." in body.text  # a dash never starts a line
     assert "Справка\n-------" in body.text
     assert "- один\n- a@b.example" in body.text
     assert "1. first\n2. second" in body.text

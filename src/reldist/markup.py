@@ -3,17 +3,20 @@
 The HTML comes from markdown-it-py as it is. The plain text is rendered from the same syntax
 tree, so it reads like a letter rather than stripped tags: paragraphs wrapped at 72 columns,
 headings underlined, links as ``text <url>``, quotes behind ``> ``, lists with ``-`` or numbers.
-Nothing here reads files.
+Both get no-break spaces where a line must not break (``typography``). Nothing here reads files.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
+
+from .typography import nowrap_phones, tie
 
 WIDTH = 72
 
@@ -31,11 +34,17 @@ class Body:
     lead_text: str
     images: tuple[tuple[str, str], ...]  # (src, alt) of every image
     links: tuple[str, ...]  # every link target
+    contacts_html: str = ""  # the "## Press contacts" section, heading included ("" if none)
+    contacts_text: str = ""
 
 
 def convert(source: str) -> Body:
     """Convert one Markdown document."""
     tokens = _md.parse(source)
+    for token in tokens:  # no-break spaces in numbers, phones, initials (both bodies get them)
+        for child in token.children or ():
+            if child.type == "text":
+                child.content = tie(child.content)
     title = ""
     if len(tokens) >= 3 and tokens[0].type == "heading_open" and tokens[0].tag == "h1":
         title = _plain_inline(SyntaxTreeNode(tokens[:3]).children[0].children[0])
@@ -43,6 +52,7 @@ def convert(source: str) -> Body:
     html, text = _render(tokens)
     cut = next((i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"), len(tokens))
     lead_html, lead_text = _render(tokens[:cut]) if cut < len(tokens) else (html, text)
+    contacts_html, contacts_text = _render(_contacts(tokens)) if _contacts(tokens) else ("", "")
     images: list[tuple[str, str]] = []
     links: list[str] = []
     for token in tokens:
@@ -59,12 +69,27 @@ def convert(source: str) -> Body:
         lead_text=lead_text,
         images=tuple(images),
         links=tuple(links),
+        contacts_html=contacts_html,
+        contacts_text=contacts_text,
     )
+
+
+_CONTACTS = re.compile(r"контакт|contact|байланыс", re.IGNORECASE)
+
+
+def _contacts(tokens: list[Token]) -> list[Token]:
+    """The tokens of the level-2 section headed «Контакты…»/"Press contacts"/«…байланыс», heading included."""
+    starts = [i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
+    for number, start in enumerate(starts):
+        if _CONTACTS.search(tokens[start + 1].content):
+            end = starts[number + 1] if number + 1 < len(starts) else len(tokens)
+            return tokens[start:end]
+    return []
 
 
 def _render(tokens: list[Token]) -> tuple[str, str]:
     """(HTML, plain text) of a run of block tokens."""
-    html = _md.renderer.render(tokens, _md.options, {})
+    html = nowrap_phones(_md.renderer.render(tokens, _md.options, {}))
     text = "\n\n".join(block for child in SyntaxTreeNode(tokens).children if (block := _block(child, WIDTH)))
     return html, text + "\n"
 

@@ -68,6 +68,8 @@ class Section:
     text: str
     lead_html: Markup  # the text before its first "## " heading: the news without notes and contacts
     lead_text: str
+    contacts_html: Markup  # the "## Press contacts" section with its heading, or ""
+    contacts_text: str
     strings: Mapping[str, str]
     embargo: str  # "EMBARGOED UNTIL 28 November 2026, 12:00 (UTC+5)" or ""
     date: str  # the send date in this language
@@ -129,7 +131,9 @@ class Renderer:
         )
         # wordwrap in text templates mostly wraps the same titles and boilerplate for every
         # recipient: remember its results instead of wrapping them again each time.
-        self._env.filters["wordwrap"] = functools.lru_cache(maxsize=256)(self._env.filters["wordwrap"])
+        self._env.filters["wordwrap"] = functools.lru_cache(maxsize=256)(
+            _wordwrap(self._env.filters["wordwrap"])
+        )
         self._templates: dict[str, tuple[jinja2.Template, jinja2.Template]] = {}
         self._variants: dict[tuple[str, ...], _Variant] = {}
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -219,6 +223,8 @@ class Renderer:
             text=version.body.text,
             lead_html=Markup(version.body.lead_html),  # noqa: S704 - our own Markdown rendering
             lead_text=version.body.lead_text,
+            contacts_html=Markup(version.body.contacts_html),  # noqa: S704 - our own Markdown rendering
+            contacts_text=version.body.contacts_text,
             strings=strings,
             embargo=embargo,
             date=format_date(self._now.astimezone(self.config.timezone), "long", locale=strings["locale"]),
@@ -358,6 +364,23 @@ def unsubscribe_keys(config: Config) -> Keys | None:
             "to create one"
         )
     return keys
+
+
+def _wordwrap(wrap: Any) -> Any:
+    """Jinja's wordwrap, but never breaking at a hyphen («пресс-релизы») unless a template asks."""
+
+    @jinja2.pass_environment
+    def wordwrap(
+        env: jinja2.Environment,
+        s: str,
+        width: int = 79,
+        break_long_words: bool = True,
+        wrapstring: str | None = None,
+        break_on_hyphens: bool = False,
+    ) -> str:
+        return str(wrap(env, s, width, break_long_words, wrapstring, break_on_hyphens))
+
+    return wordwrap
 
 
 def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -> dict[str, dict[str, str]]:
