@@ -97,11 +97,14 @@ def test_raw_word_export_pasted_into_ru_md_fails_check(office: Path) -> None:
     assert by_code["field-code"] == by_code["replacement-char"]
     assert by_code["mixed-script"] == [f"{ru}:22", f"{ru}:22"]
     assert by_code["placeholder"] == [f"{ru}:103"]
-    assert by_code["duplicate-paragraph"] == [f"{ru}:100"]
+    # the label the template shows, the headline repeated under the subject, the repeated sentence
+    assert sorted(by_code["duplicate-paragraph"]) == [f"{ru}:1", f"{ru}:100", f"{ru}:7"]
     code, output = run("check", RELEASE)
     assert code == 0  # warnings only, without --strict
     assert f"{ru}:22: 'Мэдсeн' mixes Latin and Cyrillic letters ('e' Latin)" in output
     assert f"{ru}:103: template text left unfilled: '(прямой рабочий номер/e-mail)'" in output
+    assert f"{ru}:1: 'ПРЕСС-РЕЛИЗ' is shown by the template already" in output
+    assert f"{ru}:7: the text repeats the headline 'Проект ЕС поддерживает" in output
 
 
 def test_field_codes_in_a_subject(office: Path) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from .errors import place
+from .listcheck import list_findings
 
 if TYPE_CHECKING:
     from .job import Job
@@ -64,6 +65,7 @@ PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 _LOSS = re.compile(rf"(?:(?<=[{_CYR}])|(?<![\w?]))\?+(?=[{_CYR}])")
+_LABEL = re.compile(r"(?i)\W*(пресс[- ]релиз|press release|баспасөз релизі)\W*")
 _SENTENCE = re.compile(r"[^.!?…:;]+(?:[.!?…:;]+|$)")
 _MD_MARKS = re.compile(r"^\s*(?:#+|>|[-*+]|\d+[.)])\s+|[*_`\\]")
 
@@ -293,6 +295,52 @@ class ListLosses:
         return found
 
 
+def _headline_twice(text: str, headline: str, source: str) -> list[Leftover]:
+    """The text's first paragraphs repeating the headline (or the «ПРЕСС-РЕЛИЗ» label the
+    templates show), as Word text pasted without a ``# `` heading does."""
+    import difflib
+
+    found = []
+    paragraphs: list[tuple[int, str]] = []
+    start, block = 0, list[str]()
+    for number, line in enumerate([*text.splitlines(), ""], start=1):
+        if line.strip() and not line.startswith("#"):
+            start = start or number
+            block.append(line.strip())
+        elif block:
+            paragraphs.append((start, " ".join(block)))
+            start, block = 0, []
+        if len(paragraphs) == 3 or (line.startswith("## ")):
+            break
+    wanted = " ".join(headline.split()).casefold()
+    for index, (number, paragraph) in enumerate(paragraphs):
+        if _LABEL.fullmatch(paragraph.strip()):
+            found.append(
+                Leftover(
+                    "duplicate-paragraph",
+                    f"{source}:{number}",
+                    f"{paragraph.strip()!r} is shown by the template already; remove it from the text",
+                    paragraph.strip(),
+                )
+            )
+            continue
+        joined = ""
+        for _, more in paragraphs[index:]:
+            joined = f"{joined} {more}".strip()
+            if wanted and difflib.SequenceMatcher(None, wanted, joined.casefold()).ratio() >= 0.8:
+                found.append(
+                    Leftover(
+                        "duplicate-paragraph",
+                        f"{source}:{number}",
+                        f"the text repeats the headline {headline!r}: {_quote(joined)!r}; start the file "
+                        "with it as '# headline' (or remove the copy)",
+                        _quote(joined),
+                    )
+                )
+                return found
+    return found
+
+
 def text_findings(job: Job, report: Preflight, losses: ListLosses) -> list[tuple[str, Leftover]]:
     """(topic, leftover) for the release's text, subjects and preheaders, its lists, and its reach."""
     release, root = job.release, job.workspace.root
@@ -304,91 +352,10 @@ def text_findings(job: Job, report: Preflight, losses: ListLosses) -> list[tuple
             found += [("Subject and preheader", item) for item in scan_field(value, f"{toml} [{lang}] {key}")]
         text = (root / version.source).read_text(encoding="utf-8-sig")
         found += [("Content", item) for item in scan_markdown(text, version.source)]
+        found += [
+            ("Content", item)
+            for item in _headline_twice(text, version.body.title or version.subject, version.source)
+        ]
     found += [("Recipients", item) for item in losses.findings()]
-    found += [("Recipients", item) for item in _columns(job, losses.columns)]
-    found += [("Recipients", item) for item in _sheets(job, report)]
-    if report.ready == 0:
-        why = (
-            f"{len(report.invalid)} bad row(s), {len(report.suppressed)} do-not-contact, "
-            f"{len(report.duplicates)} duplicate(s)"
-        )
-        lists = ", ".join(report.lists or release.lists)
-        found.append(
-            (
-                "Recipients",
-                Leftover(
-                    "no-recipients",
-                    f"{toml} lists",
-                    f"this release reaches nobody: 0 recipients ready in {lists} ({why}); "
-                    "add rows to the list or name another list",
-                    lists,
-                ),
-            )
-        )
-    return found
-
-
-def _columns(job: Job, lists: dict[str, set[str]]) -> list[Leftover]:
-    """One warning a list for the columns reldist does not know and no template uses."""
-    import jinja2
-
-    from .references import recipient_variables
-    from .vocabulary import KNOWN_COLUMNS, closest_column
-
-    folder = job.renderer.folder
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True)
-    used = {
-        variable
-        for path in sorted(folder.glob("*.j2"))
-        for variable, _ in recipient_variables(env, path.name)
-    }
-    found = []
-    for list_file, columns in sorted(lists.items()):
-        unknown = sorted(c for c in columns if c and c not in KNOWN_COLUMNS and c not in used)
-        if not unknown:
-            continue
-        named = []
-        for column in unknown:
-            guess = closest_column(column)
-            named.append(f"{column!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-        found.append(
-            Leftover(
-                "unknown-column",
-                list_file,
-                f"{', '.join(named)}: not a column reldist knows, and no template uses it "
-                "(templates can, as recipient.<column>); rename it if it is meant as one of "
-                f"{', '.join(KNOWN_COLUMNS)}",
-                ", ".join(unknown),
-            )
-        )
-    return found
-
-
-def _sheets(job: Job, report: Preflight) -> list[Leftover]:
-    """A note for each workbook with several sheets: which one was read."""
-    from .contacts import list_path
-    from .sheets import sheet_names
-
-    root = job.workspace.root
-    found = []
-    for name in report.lists or job.release.lists:
-        base, _, sheet = name.partition("#")
-        path = list_path(root, base)
-        if path.suffix.lower() != ".xlsx":
-            continue
-        names = sheet_names(path)
-        if len(names) < 2:
-            continue
-        read = sheet or names[0]
-        others = ", ".join(repr(n) for n in names if n != read)
-        found.append(
-            Leftover(
-                "sheet",
-                place(path, root),
-                f"the workbook has {len(names)} sheets; read {read!r}, not {others} "
-                f"(name another as {base}#<sheet> in lists)",
-                read,
-                "note",
-            )
-        )
+    found += [("Recipients", item) for item in list_findings(job, report, losses.columns)]
     return found

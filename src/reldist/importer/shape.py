@@ -29,7 +29,7 @@ _DATELINE = re.compile(rf"^([{_UPPER}][{_UPPER}\- .]{{2,40}}?)(,[^—–\-]{{1,4
 _OPENING = '«"“„'
 _NOTES_HEADING = re.compile(
     r"^(справка|справка для редакц\w*|для редакторов|для редакций|примечания для редакторов|"
-    r"notes to editors|notes for editors|editor'?s notes|редакторларға арналған( анықтама)?|анықтама)\s*:?\s*$",
+    r"notes to editors|notes for editors|editor'?s notes|(редакторларға|редакцияларға) арналған( анықтама)?|анықтама)\s*:?\s*$",
     re.IGNORECASE,
 )
 _CONTACTS_HEADING = re.compile(
@@ -46,7 +46,7 @@ _HEADINGS = {
     "notes": {
         "ru": "Справка для редакций",
         "en": "Notes to editors",
-        "kk": "Редакторларға арналған анықтама",
+        "kk": "Редакцияларға арналған анықтама",
     },
     "contacts": {"ru": "Контакты для прессы", "en": "Press contacts", "kk": "Баспасөз үшін байланыс"},
 }
