@@ -198,6 +198,8 @@ def _split_languages(text: str) -> list[str] | str:
     """The codes of a ``languages`` cell (``ru, en``; ``русский / English``; ``ru en``), or the
     part that names no language."""
     codes: list[str] = []
+    if not text:
+        return codes
     for part in _LANG_SPLIT.split(text):
         if not part.strip():
             continue

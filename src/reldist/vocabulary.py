@@ -203,6 +203,7 @@ def _codes() -> frozenset[str]:
     return frozenset(str(code) for code in Locale.parse("en").languages if "_" not in str(code))
 
 
+@functools.lru_cache(maxsize=4096)  # a list repeats a handful of values over thousands of rows
 def language_code(value: str) -> str | None:
     """The language code of a ``lang`` value (``EN``, ``en-GB``, ``English``, ``русский``,
     ``қазақша`` -> ``en``/``ru``/``kk``), or None when it names no language reldist knows."""
