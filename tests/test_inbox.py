@@ -182,3 +182,56 @@ def test_each_format_is_classified_and_names_our_message(
     assert SAMPLE.message_id in report.message_ids
     if kind in ("bounce", "complaint"):
         assert SAMPLE.address in report.recipients
+
+
+def test_status_report_and_suppressed_show_the_feedback(
+    office: Path, originals: dict[str, Original], tmp_path: Path
+) -> None:
+    import csv
+    import io
+    import json
+
+    r = sorted(originals)
+    maildir = tmp_path / "Maildir"
+    box = mailbox.Maildir(maildir, create=True)
+    for raw in (
+        corpus.postfix_hard(originals[r[0]]),
+        corpus.auto_reply_en(originals[r[1]]).replace(b"09:00:00", b"08:00:00"),
+        corpus.reply_quoted(originals[r[1]]),  # an hour after the auto-reply: the latest feedback
+        corpus.yandex_soft(originals[r[2]]),
+    ):
+        box.add(raw)
+    assert run("inbox", "--maildir", str(maildir))[0] == 0
+    assert run("suppress", "someone@example.org")[0] == 0
+
+    code, output = run("status", RELEASE_ID)
+    assert code == 0, output
+    assert "  bounced        1" in output and "  replied        1" in output and "  soft-bounced   1" in output
+    assert "Hard bounces (suppressed):" in output
+    assert f"  {r[0]} (" in output and "5.1.1 550 5.1.1" in output
+
+    code, output = run("report", RELEASE_ID, "--format", "json")
+    assert code == 0
+    rows = {row["address"]: row for row in json.loads(output)}
+    assert rows[r[0]]["feedback"] == "bounced" and rows[r[0]]["feedback_detail"].startswith("5.1.1")
+    assert rows[r[0]]["status"] == "sent"  # what the server said at send time stays
+    assert rows[r[1]]["feedback"] == "replied" and rows[r[1]]["feedback_at"].startswith("2026-11-27T09:00:00")
+    assert rows[r[2]]["feedback"] == "soft-bounced"
+    assert rows[r[3]]["feedback"] == "" and rows[r[3]]["feedback_at"] is None
+    code, output = run("report", RELEASE_ID, "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(output.lstrip("\ufeff"))))
+    assert {row["address"]: row["feedback"] for row in table}[r[1]] == "replied"
+    code, output = run("report", RELEASE_ID)
+    assert "feedback" in output.splitlines()[0] and "bounced" in output
+
+    code, output = run("suppressed", "--format", "json")
+    assert code == 0
+    listed = json.loads(output)
+    assert all(set(item) == {"address", "reason", "source", "created_at"} for item in listed)
+    sources = {item["address"]: item["source"] for item in listed}
+    assert sources[r[0]] == "bounce" and sources["someone@example.org"] == "cli"
+    assert r[2] not in sources  # one soft bounce suppresses nobody
+    code, output = run("suppressed")
+    assert code == 0 and r[0] in output and "bounce" in output
+    code, output = run("suppressed", "--format", "csv")
+    assert output.lstrip("\ufeff").startswith("address,reason,source,created_at")

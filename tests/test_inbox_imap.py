@@ -123,3 +123,17 @@ def test_killed_half_way_and_run_again_records_each_once_and_loses_none(
         incoming = [r[0] for r in connection.execute("SELECT incoming FROM events")]
     assert sorted(incoming) == sorted(f"<reply.{n}@example.com>" for n in range(total))
     assert dovecot.count("INBOX") == 0 and dovecot.count(PROCESSED) == total
+
+
+def test_dispatch_reads_the_inbox_first(
+    office: Path, originals: dict[str, Original], dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(office, dovecot, monkeypatch)
+    address = sorted(originals)[0]
+    append(dovecot, [corpus.gmail_hard(originals[address])])
+    code, output = run("dispatch", "-v")
+    assert code == 0, output
+    assert "1 bounced" in output
+    assert (address, "bounced", "inbox") in events(office)
+    assert (address, "bounce") in suppressions(office)
+    assert dovecot.count(PROCESSED) == 1

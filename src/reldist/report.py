@@ -8,7 +8,7 @@ failures with the server's words, the unknowns, what to do next) and :func:`repo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
 
@@ -31,7 +31,12 @@ REPORT_KEYS = (
     "first_attempt_at",
     "sent_at",
     "updated_at",
+    "feedback",
+    "feedback_at",
+    "feedback_detail",
 )
+#: {delivery id: (kind, happened_at, detail)}: each delivery's most recent feedback event.
+LatestFeedback = Mapping[int, tuple[str, str, str]]
 
 
 @dataclass(slots=True)
@@ -46,6 +51,8 @@ class Summary:
     skipped: list[Row] = field(default_factory=list)
     tests: int = 0
     last_run: tuple[str, str | None, str] | None = None
+    feedback: dict[str, int] = field(default_factory=dict)  # deliveries per feedback kind
+    bounces: list[tuple[str, str, str]] = field(default_factory=list)  # hard: (address, when, DSN)
 
     @property
     def total(self) -> int:
@@ -82,7 +89,19 @@ def summary(ledger: Ledger, release_id: str) -> Summary:
         bucket.append(row)
     result.tests = len(ledger.test_sends(release_id))
     result.last_run = ledger.last_run(release_id)
+    from .feedback.store import Feedback
+
+    feedback = Feedback(ledger)
+    result.feedback = {str(kind): count for kind, count in feedback.counts(release_id).items()}
+    result.bounces = [(e.address, e.happened_at, e.detail) for e in feedback.events(release_id, ("bounced",))]
     return result
+
+
+def latest_feedback(ledger: Ledger, release_id: str) -> LatestFeedback:
+    """Each delivery's most recent feedback event, for :func:`write_report`."""
+    from .feedback.store import Feedback
+
+    return Feedback(ledger).latest(release_id)
 
 
 def local_time(stamp: str | None, tz: dt.tzinfo | None) -> str | None:
@@ -92,9 +111,13 @@ def local_time(stamp: str | None, tz: dt.tzinfo | None) -> str | None:
     return dt.datetime.fromisoformat(stamp).astimezone(tz).isoformat(timespec="seconds")
 
 
-def report_rows(rows: Iterable[Row], tz: dt.tzinfo | None = None) -> Iterable[dict[str, object]]:
-    """One plain dict a recipient; times in ``tz`` (the workspace's zone) when given."""
+def report_rows(
+    rows: Iterable[Row], tz: dt.tzinfo | None = None, feedback: LatestFeedback | None = None
+) -> Iterable[dict[str, object]]:
+    """One plain dict a recipient; times in ``tz`` (the workspace's zone) when given; ``feedback``
+    gives each delivery's latest feedback (``bounced``, ``replied``...; "" when none)."""
     for row in rows:
+        kind, at, detail = (feedback or {}).get(row.id, ("", None, ""))
         yield {
             "address": row.address,
             "name": row.name,
@@ -111,6 +134,9 @@ def report_rows(rows: Iterable[Row], tz: dt.tzinfo | None = None) -> Iterable[di
             "first_attempt_at": local_time(row.first_attempt_at, tz),
             "sent_at": local_time(row.sent_at, tz),
             "updated_at": local_time(row.updated_at, tz),
+            "feedback": kind,
+            "feedback_at": local_time(at, tz),
+            "feedback_detail": detail,
         }
 
 
@@ -139,10 +165,16 @@ def excel_safe(value: object) -> object:
 
 
 def write_report(
-    rows: Iterable[Row], fmt: Format, out: TextIO, *, tz: dt.tzinfo | None = None, delimiter: str = ","
+    rows: Iterable[Row],
+    fmt: Format,
+    out: TextIO,
+    *,
+    tz: dt.tzinfo | None = None,
+    delimiter: str = ",",
+    feedback: LatestFeedback | None = None,
 ) -> None:
     """Write one line/object a recipient. CSV starts with a BOM so that Excel reads it as UTF-8."""
-    records = report_rows(rows, tz)
+    records = report_rows(rows, tz, feedback)
     if fmt == "json":
         import json
 
@@ -159,14 +191,23 @@ def write_report(
         table = [
             [
                 str(r[k] if r[k] is not None else "")
-                for k in ("address", "status", "attempts", "smtp_code", "smtp_reply", "reason")
+                for k in ("address", "status", "attempts", "smtp_code", "smtp_reply", "reason", "feedback")
             ]
             for r in records
         ]
-        header = ["address", "status", "tries", "code", "server's reply", "reason"]
+        header = ["address", "status", "tries", "code", "server's reply", "reason", "feedback"]
         widths = [min(max([len(header[i])] + [len(row[i]) for row in table]), 60) for i in range(len(header))]
         for line in [header, *table]:
             out.write("  ".join(cell[:60].ljust(widths[i]) for i, cell in enumerate(line)).rstrip() + "\n")
 
 
-__all__ = ["REPORT_KEYS", "STATUSES", "Summary", "excel_safe", "report_rows", "summary", "write_report"]
+__all__ = [
+    "REPORT_KEYS",
+    "STATUSES",
+    "Summary",
+    "excel_safe",
+    "latest_feedback",
+    "report_rows",
+    "summary",
+    "write_report",
+]

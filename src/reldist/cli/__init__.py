@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Serve the unsubscribe links (RFC 8058 one-click and a confirmation page) until stopped.",
     ),
     "inbox": ("feedback", "Read bounces, complaints, unsubscribe mails and replies into the ledger."),
+    "suppressed": ("feedback", "List the do-not-contact list: address, reason, source, created_at."),
     "keygen": ("feedback", "Create the key that signs unsubscribe links (unsubscribe.key, mode 600)."),
     "ledger": (
         "ledger",

@@ -70,6 +70,8 @@ def dispatch(ctx: click.Context, folder: Path | None, dry_run: bool, verbose: in
         if (verbose or dry_run) and run.action in ("sent", "would send", "not tried"):
             click.echo(_release_line(run, config))  # the other actions are problems, on stderr
 
+    if config.inbox is not None and not dry_run:
+        _read_inbox(config, verbose=verbose)
     result = run_dispatch(ws, now=dt.datetime.now(dt.UTC), dry_run=dry_run, on_release=report)
     for line in result.warnings:
         click.echo(f"reldist: warning: {line}", err=True)
@@ -84,6 +86,21 @@ def dispatch(ctx: click.Context, folder: Path | None, dry_run: bool, verbose: in
         if dry_run:
             click.echo("Dry run: nothing was sent, recorded or logged.")
     ctx.exit(result.exit_code)
+
+
+def _read_inbox(config: Config, *, verbose: int) -> None:
+    """With [inbox]: read it first, so bounces and unsubscribes suppress before anything is sent.
+    A mailbox that cannot be read is a warning: the send goes on with the suppressions it has."""
+    from ..errors import ReldistError
+    from ..feedback.inbox import read_inbox
+
+    try:
+        found, where = read_inbox(config)
+    except ReldistError as exc:
+        click.echo(f"reldist: warning: inbox: {exc}; sending with the suppressions recorded so far", err=True)
+        return
+    if verbose:
+        click.echo(found.text(where=where))
 
 
 def _release_line(run: ReleaseRun, config: Config) -> str:

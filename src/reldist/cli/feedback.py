@@ -95,3 +95,50 @@ def inbox(ctx: click.Context, maildir: Path | None, mbox: Path | None, dry_run: 
         for line in summary.lines:
             click.echo(line)
     click.echo(summary.text(where=where) + (" (dry run: nothing recorded)" if dry_run else ""))
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, csv for Excel, json (a list of objects) for scripts.",
+)
+@click.pass_context
+def suppressed(ctx: click.Context, fmt: str) -> None:
+    """List the do-not-contact list: address, reason, source, created_at.
+
+    Sources: cli (reldist suppress), contacts/suppressed.csv, bounce, complaint,
+    unsubscribe-link (reldist serve), unsubscribe-mail (reldist inbox).
+    """
+    import csv
+    import json
+    import sys
+
+    from ..feedback.store import Feedback
+    from ..report import excel_safe
+
+    ws = common.workspace(ctx)
+    if not ws.has_ledger():
+        entries = []
+    else:
+        with ws.open_ledger(create=False) as ledger:
+            entries = Feedback(ledger).suppressions()
+    keys = ("address", "reason", "source", "created_at")
+    records = [dict(zip(keys, (e.address, e.reason, e.source, e.created_at), strict=True)) for e in entries]
+    if fmt == "json":
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        sys.stdout.write("\ufeff")
+        writer = csv.DictWriter(sys.stdout, fieldnames=keys, lineterminator="\r\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: excel_safe(v) for k, v in record.items()})
+    elif not records:
+        click.echo("The do-not-contact list is empty.")
+    else:
+        width = min(max(len(r["address"]) for r in records), 50)
+        for r in records:
+            click.echo(f"{r['address']:<{width}}  {r['source']:<24}  {r['created_at'][:19]}  {r['reason']}")

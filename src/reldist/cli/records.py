@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..report import Format, local_time, summary, write_report
+from ..report import Format, latest_feedback, local_time, summary, write_report
 from . import common
 
 
@@ -60,6 +60,15 @@ def status(ctx: click.Context, release: str | None) -> None:
                     else ""
                 )
                 click.echo(f"  {row.address} ({row.source}): {code}{reply}")
+    feedback = {kind: n for kind, n in info.feedback.items() if n}
+    if feedback:
+        click.echo("Feedback (from 'reldist inbox' and the unsubscribe links):")
+        for kind, count in feedback.items():
+            click.echo(f"  {kind:<15}{count}")
+    if info.bounces:
+        click.echo("Hard bounces (suppressed):")
+        for address, when, detail in info.bounces:
+            click.echo(f"  {address} ({local_time(when, ws.config.timezone)}): {detail}")
     if info.skipped:
         click.echo("Skipped contact rows:")
         for row in info.skipped:
@@ -109,11 +118,12 @@ def report(ctx: click.Context, release: str, fmt: Format, delimiter: str, output
     with ws.open_ledger(create=False) if have_ledger else contextlib.nullcontext() as ledger:
         rid = common.recorded_release(release, ws, ledger.releases() if ledger else [])
         rows = ledger.rows(rid) if ledger else iter(())
+        feedback = latest_feedback(ledger, rid) if ledger else None
         if output is None:
-            write_report(rows, fmt, sys.stdout, tz=ws.config.timezone, delimiter=delimiter)
+            write_report(rows, fmt, sys.stdout, tz=ws.config.timezone, delimiter=delimiter, feedback=feedback)
         else:
             with output.open("w", encoding="utf-8", newline="") as handle:
-                write_report(rows, fmt, handle, tz=ws.config.timezone, delimiter=delimiter)
+                write_report(rows, fmt, handle, tz=ws.config.timezone, delimiter=delimiter, feedback=feedback)
             click.echo(f"Wrote {output}", err=True)
 
 
