@@ -206,7 +206,9 @@ def test_status_report_and_suppressed_show_the_feedback(
 
     code, output = run("status", RELEASE_ID)
     assert code == 0, output
-    assert "  bounced        1" in output and "  replied        1" in output and "  soft-bounced   1" in output
+    assert (
+        "  bounced        1" in output and "  replied        1" in output and "  soft-bounced   1" in output
+    )
     assert "Hard bounces (suppressed):" in output
     assert f"  {r[0]} (" in output and "5.1.1 550 5.1.1" in output
 
