@@ -30,6 +30,7 @@ ARGS: dict[str, list[str]] = {
     "send": ["send", RELEASE_ID, "--dry-run"],
     "status": ["status"],
     "suppress": ["suppress", "nobody@example.org"],
+    "suppressed": ["suppressed"],
     "unsuppress": ["unsuppress", "nobody@example.org"],
 }
 
