@@ -330,7 +330,16 @@ def test_status_of_every_release_and_the_table_report(office: Path) -> None:
     assert f"{RELEASE_ID}: queued 10, sent 3, suppressed 1" in out
     code, out = run("report", RELEASE_ID)
     lines = out.splitlines()
-    assert lines[0].split() == ["address", "status", "tries", "code", "server's", "reply", "reason", "feedback"]
+    assert lines[0].split() == [
+        "address",
+        "status",
+        "tries",
+        "code",
+        "server's",
+        "reply",
+        "reason",
+        "feedback",
+    ]
     assert sum(1 for line in lines if " sent " in line) == 3
     assert sum(1 for line in lines if " queued " in line) == 10
 
