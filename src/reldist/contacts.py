@@ -29,7 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 from . import sheets
 from .errors import ContactsError, place
 from .names import bad_list_name, did_you_mean
-from .vocabulary import ACCEPTED_LANGUAGES, KNOWN_COLUMNS, column_name, language_code
+from .vocabulary import KNOWN_COLUMNS, check_languages, column_name, split_languages
 
 __all__ = [
     "KNOWN_COLUMNS",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
-_LANG_SPLIT = re.compile(r"[,;/]+")
 _HEADER_SEARCH = 30  # rows looked at for the header (title rows above it are skipped)
 _TAG_SPLIT = re.compile(r"[;,]")
 
@@ -194,27 +193,6 @@ def _open(workspace: Path, name: str, path: Path, forced: str | None) -> _List:
 # -- rows into contacts ----------------------------------------------------------------------
 
 
-def _split_languages(text: str) -> list[str] | str:
-    """The codes of a ``languages`` cell (``ru, en``; ``русский / English``; ``ru en``), or the
-    part that names no language."""
-    codes: list[str] = []
-    if not text:
-        return codes
-    for part in _LANG_SPLIT.split(text):
-        if not part.strip():
-            continue
-        code = language_code(part)
-        if code is not None:
-            codes.append(code)
-            continue
-        for word in part.split():
-            code = language_code(word)
-            if code is None:
-                return part.strip()
-            codes.append(code)
-    return codes
-
-
 def _split_tags(text: str) -> tuple[str, ...]:
     tags = (tag.strip() for tag in _TAG_SPLIT.split(text))
     return tuple(dict.fromkeys(tag for tag in tags if tag))
@@ -226,7 +204,7 @@ def _matches(fields: Mapping[str, str], conditions: Sequence[tuple[str, str]]) -
         if column == "tags":
             values: Sequence[str] = _split_tags(cell) or ("",)
         elif column == "languages":
-            split = _split_languages(cell)
+            split = split_languages(cell)
             values = (split or [""]) if isinstance(split, list) else [cell]
         else:
             values = (cell,)
@@ -251,18 +229,6 @@ def _check_address(raw: str) -> tuple[str, str | None] | str:
             hint = "; one address a row: give the second one a row of its own"
         return f"'{raw}' is not an email address: {exc}{hint}"
     return checked.normalized, checked.ascii_email
-
-
-def _check_languages(fields: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]] | str:
-    raw_lang = fields.get("lang", "")
-    lang = language_code(raw_lang) if raw_lang.strip() else None
-    if raw_lang.strip() and lang is None:
-        return f"lang '{raw_lang}' is not a language reldist knows; write {ACCEPTED_LANGUAGES}"
-    raw_languages = fields.get("languages", "")
-    split = _split_languages(raw_languages)
-    if isinstance(split, str):
-        return f"languages '{raw_languages}': '{split}' is not a language reldist knows; write {ACCEPTED_LANGUAGES}"
-    return lang, tuple(dict.fromkeys(split))
 
 
 def _fields(columns: tuple[str, ...], cells: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -316,7 +282,7 @@ def _item(
         where = f"{displays[first >> 32]}:{first & 0xFFFFFFFF}"
         reason = f"{address} is already in {where}; merged (the first row is kept)"
         return Skipped("duplicate", source, reason, address, name)
-    langs = _check_languages(fields)
+    langs = check_languages(fields.get("lang", ""), fields.get("languages", ""))
     if isinstance(langs, str):
         return Skipped("invalid", source, langs, address, name)
     # only now: a broken row does not hide a later good row of the same address

@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import string
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,37 +20,20 @@ from typing import Any
 
 import css_inline
 import jinja2
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 from markupsafe import Markup
 
 from .config import Config
 from .contacts import Contact
 from .describe import utc_offset
-from .errors import ConfigError, TemplateError, place
+from .errors import ConfigError, TemplateError
 from .names import bad_template_name, did_you_mean
 from .release import Release
 from .stencil import Stencils, ValuePath, stencil_safe
+from .strings import load_strings
 from .tokens import Keys, load_keys
 
 _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.DOTALL | re.IGNORECASE)
-STRING_KEYS = (
-    "locale",
-    "language_name",
-    "press_release",
-    "version_below",
-    "version_heading",
-    "embargo",
-    "embargo_note",
-    "greeting",
-    "greeting_anonymous",
-    "unsubscribe",
-    "why_received",
-    "back_to_top",
-    "attachments",
-    "sent_on",
-    "test_notice",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,65 +362,6 @@ def _wordwrap(wrap: Any) -> Any:
         return str(wrap(env, s, width, break_long_words, wrapstring, break_on_hyphens))
 
     return wordwrap
-
-
-def load_strings(folder: Path, languages: tuple[str, ...], *, workspace: Path) -> dict[str, dict[str, str]]:
-    """``templates/strings.toml``: one table a language, every key of :data:`STRING_KEYS` filled."""
-    path = folder / "strings.toml"
-    where = place(path, workspace)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TemplateError("missing (the boilerplate strings of each language)", place=where) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TemplateError(f"{exc}", place=where) from None
-    strings: dict[str, dict[str, str]] = {}
-    for lang in languages:
-        table = data.get(lang)
-        if not isinstance(table, dict):
-            raise TemplateError(
-                f"no [{lang}] table; add the strings for {lang!r} (copy [en] and translate)", place=where
-            )
-        for key in STRING_KEYS:
-            if key not in table:
-                raise TemplateError(
-                    f"{where} [{lang}] {key}: missing (copy it from another language and translate)"
-                )
-        for key, value in table.items():
-            if not isinstance(value, str):
-                raise TemplateError(f"{where} [{lang}] {key}: must be a string, not {value!r}")
-            if key in STRING_KEYS or key == "organisation":  # the ones reldist fills or shows as they are
-                _check_placeholders(value, _PLACEHOLDERS.get(key, ()), f"{where} [{lang}] {key}")
-        try:
-            Locale.parse(table["locale"])
-        except (ValueError, UnknownLocaleError):
-            raise TemplateError(
-                f"{where} [{lang}] locale: {table['locale']!r} is not a locale Babel knows (such as ru, en_GB, kk)"
-            ) from None
-        strings[lang] = {key: str(value) for key, value in table.items()}
-    return strings
-
-
-_PLACEHOLDERS = {
-    "embargo": ("when",),
-    "greeting": ("name",),
-    "why_received": ("organisation",),
-    "sent_on": ("date",),
-}
-
-
-def _check_placeholders(text: str, allowed: tuple[str, ...], where: str) -> None:
-    """An unknown ``{placeholder}`` or a lone brace is an error naming the string."""
-    can = ", ".join("{" + name + "}" for name in allowed) if allowed else "no placeholders"
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError as exc:
-        raise TemplateError(
-            f"{exc} in {text!r} (write {{{{ and }}}} for a literal brace)", place=where
-        ) from None
-    for name in names:
-        if name not in allowed:
-            raise TemplateError(f"unknown placeholder {{{name}}} in {text!r}; it can use {can}", place=where)
 
 
 def format_when(when: dt.datetime, tz: dt.tzinfo, locale: str) -> str:

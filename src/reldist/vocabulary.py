@@ -14,7 +14,15 @@ import difflib
 import functools
 import re
 
-__all__ = ["ACCEPTED_LANGUAGES", "KNOWN_COLUMNS", "closest_column", "column_name", "language_code"]
+__all__ = [
+    "ACCEPTED_LANGUAGES",
+    "KNOWN_COLUMNS",
+    "check_languages",
+    "closest_column",
+    "column_name",
+    "language_code",
+    "split_languages",
+]
 
 KNOWN_COLUMNS: tuple[str, ...] = (
     "email",
@@ -216,3 +224,38 @@ def language_code(value: str) -> str | None:
         if code in _codes():
             return code
     return _names().get(text)
+
+
+_LANG_SPLIT = re.compile(r"[,;/]+")
+
+
+def split_languages(text: str) -> list[str] | str:
+    """The codes of a ``languages`` cell (``ru, en``; ``русский / English``; ``ru en``), or the
+    part that names no language."""
+    codes: list[str] = []
+    if not text:
+        return codes
+    for part in _LANG_SPLIT.split(text):
+        if not part.strip():
+            continue
+        code = language_code(part)
+        if code is not None:
+            codes.append(code)
+            continue
+        for word in part.split():
+            code = language_code(word)
+            if code is None:
+                return part.strip()
+            codes.append(code)
+    return codes
+
+
+def check_languages(raw_lang: str, raw_languages: str) -> tuple[str | None, tuple[str, ...]] | str:
+    """(lang, languages) of a contact's two cells, or why one of them names no language."""
+    lang = language_code(raw_lang) if raw_lang.strip() else None
+    if raw_lang.strip() and lang is None:
+        return f"lang '{raw_lang}' is not a language reldist knows; write {ACCEPTED_LANGUAGES}"
+    split = split_languages(raw_languages)
+    if isinstance(split, str):
+        return f"languages '{raw_languages}': '{split}' is not a language reldist knows; write {ACCEPTED_LANGUAGES}"
+    return lang, tuple(dict.fromkeys(split))
