@@ -1,8 +1,9 @@
 """A workspace on disk: finding it, creating one (``reldist init``) and its lock.
 
-``reldist init`` copies the example workspace that ships inside the package (``reldist/example``:
-reldist.toml, templates, contacts, one bilingual release). The lock is an exclusive ``flock`` on
-``<ledger>.lock``: held by the live process only, so a lock left by a dead process never blocks.
+``reldist init`` copies the example workspace: the repository's own ``reldist.toml``,
+``templates/``, ``contacts/`` and ``releases/``, which the wheel carries as ``reldist/example/``.
+The lock is an exclusive ``flock`` on ``<ledger>.lock`` (POSIX only): held by the live process
+only, so a lock left by a dead process never blocks.
 """
 
 from __future__ import annotations
@@ -21,7 +22,24 @@ from .errors import ConfigError, LockHeldError
 from .ledger import Clock, Ledger, utcnow
 from .tokens import KEY_FILE, add_key
 
-EXAMPLE = "example"
+#: What ``reldist init`` copies: the repository's example workspace, packaged into the wheel
+#: under ``reldist/example/`` (pyproject.toml, hatch ``force-include``).
+EXAMPLE_PARTS = (CONFIG_NAME, "templates", "contacts", "releases")
+
+
+def example_source() -> Path:
+    """The folder holding the example workspace: ``reldist/example`` in an installed wheel, the
+    repository itself in a source checkout (``pip install -e .``), where it is the one copy."""
+    packaged = Path(__file__).with_name("example")
+    if (packaged / CONFIG_NAME).is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2]  # src/reldist/workspace.py -> the repository
+    if (checkout / CONFIG_NAME).is_file() and (checkout / "templates").is_dir():
+        return checkout
+    raise ConfigError(  # pragma: no cover - a broken installation
+        "the example workspace is missing from this installation of reldist; reinstall it",
+        place=str(packaged),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +135,15 @@ def init_workspace(target: Path, *, force: bool = False) -> list[Path]:
             place=str(target / CONFIG_NAME),
         )
     import shutil  # only init copies files
-    from importlib import resources
 
-    source = resources.files("reldist").joinpath(EXAMPLE)
+    source = example_source()
     written: list[Path] = []
-    with resources.as_file(source) as folder:
-        for path in sorted(Path(folder).rglob("*")):
+    for part in EXAMPLE_PARTS:
+        top = source / part
+        for path in [top] if top.is_file() else sorted(top.rglob("*")):
             if path.is_dir() or "__pycache__" in path.parts:
                 continue
-            destination = target / path.relative_to(folder)
+            destination = target / path.relative_to(source)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
             written.append(destination)
