@@ -313,3 +313,27 @@ def test_new_makes_a_release_to_fill_in(office: Path) -> None:
     assert run("new", "2027-01-next")[0] == 1  # never over an existing release
     code, output = run("import", "2027-01-next", "ru", str(SEED))
     assert code == 0, output  # the untouched skeleton is replaced
+
+
+def word_export(markdown: str) -> str:
+    """The text Word saves for a document that looked like ``markdown``: a PRESS RELEASE label,
+    no Markdown marks, links as HYPERLINK fields between the real markers, blank lines between."""
+    text = re.sub(
+        r"\[([^\]]*)\]\(([^)]*)\)", lambda m: f'\x13 HYPERLINK "{m.group(2)}" \x14{m.group(1)}\x15', markdown
+    )
+    text = text.replace("# ", "", 1).replace("**", "").replace("## ", "").replace("> ", "").replace("- ", "")
+    return "PRESS RELEASE\r\n\r\n" + text.replace("\\\n", "\n").replace("\n\n", "\n\n\n").replace(
+        "\n", "\r\n"
+    )
+
+
+def test_the_english_example_round_trips_through_a_word_export(office: Path) -> None:
+    example = (office / "releases" / RELEASE_ID / "en.md").read_text(encoding="utf-8")
+    source = office / "en.txt"
+    source.write_bytes(word_export(example).encode("utf-16"))
+    code, output = run("import", "e", "en", str(source))
+    assert code == 0, output
+    assert (office / "releases" / "e" / "en.md").read_text(encoding="utf-8") == example
+    assert "releases/e/en.md:15: taken as the notes to editors heading" in output
+    assert "short lines after a colon set as a list" in output
+    assert "taken as a heading (a short 'About …' line before a long paragraph)" in output

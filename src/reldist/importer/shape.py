@@ -50,6 +50,7 @@ _HEADINGS = {
     },
     "contacts": {"ru": "Контакты для прессы", "en": "Press contacts", "kk": "Баспасөз үшін байланыс"},
 }
+_ABOUT = re.compile(r"^(about|о|об|обо)\s+\S.{2,60}$|^.{3,60}\s+туралы$", re.IGNORECASE)
 _TERMINAL = tuple('.!?:;…»"”)')
 _SHORT = 200
 _WIDE_GAP = 4  # blank lines in a text export that end a group of lines
@@ -79,8 +80,10 @@ def typography(block: Block, lang: str) -> None:
     elif '"' in text:
         text = re.sub(r'(^|[\s(\[])"', "\\1“", text).replace('"', "”")
         block.notes.append("straight quotation marks set as “…”")
-    if re.search(r"(?<=\S) [-–] (?=\S)", text):
-        text = re.sub(r"(?<=\S) [-–] (?=\S)", " — ", text)
+    # a spaced hyphen is a dash; in English a spaced en dash (a range, "March – August") stays
+    spaced = r"(?<=\S) [-–] (?=\S)" if lang in ("ru", "kk") else r"(?<=\S) - (?=\S)"
+    if re.search(spaced, text):
+        text = re.sub(spaced, " — ", text)
         block.notes.append("a spaced hyphen set as a dash (—)")
     block.text = text
 
@@ -163,7 +166,9 @@ def shape(blocks: list[Block], links: Links, lang: str) -> list[Block]:
         block = rest[i]
         plain = links.text_of(block.text).strip()
         key = _words(plain)
-        if block.kind == "p" and any(k.startswith(key) and key for k in seen) and len(key) > 20:
+        # a repeat: the same paragraph, or an intro line ("…обращайтесь к:") that began an earlier one
+        repeated = key in seen or (key.endswith(":") and any(k.startswith(key) for k in seen))
+        if block.kind == "p" and repeated and len(key) > 20:
             _note_last(out, f"dropped a paragraph after this one that repeats an earlier one: {plain[:60]!r}")
             i += 1
             continue
@@ -182,6 +187,12 @@ def shape(blocks: list[Block], links: Links, lang: str) -> list[Block]:
             block.kind, section = "h2", "contacts"
             block.text = block.text.strip().rstrip(":")
             block.notes.append("taken as the press contacts heading")
+        elif block.kind == "p" and _ABOUT.match(plain) and _long_follows(rest, i, links):
+            block.kind, section = "h2", "about"
+            block.notes.append("taken as a heading (a short 'About …' line before a long paragraph)")
+        elif block.kind == "p" and section == "notes" and _is_fact(block, links):
+            block.kind = "li"
+            block.notes.append("a short fact under the notes to editors set as a list item")
         elif block.kind == "p" and _CONTACTS_START.match(plain) and section != "contacts":
             section = "contacts"
             out.append(Block("h2", _HEADINGS["contacts"][_lang(lang)], ["added the press contacts heading"]))
@@ -274,14 +285,32 @@ def _facts_follow(rest: list[Block], index: int, links: Links) -> bool:
     return run >= 2 and ends_well
 
 
+def _long_follows(rest: list[Block], index: int, links: Links) -> bool:
+    plain = links.text_of(rest[index].text).strip()
+    after = rest[index + 1] if index + 1 < len(rest) else None
+    return (
+        not plain.endswith(_TERMINAL)
+        and after is not None
+        and after.kind == "p"
+        and len(links.text_of(after.text)) >= _SHORT
+    )
+
+
 def _listed(rest: list[Block], index: int, links: Links) -> list[list[Block]]:
-    """Short lines after a paragraph ending in ':', grouped into items by the wide gaps between them."""
-    items: list[list[Block]] = []
-    for block in rest[index:]:
+    """Short lines after a paragraph ending in ':', one item each; where some gaps between them are
+    wide and some narrow (a text export), the narrow ones join lines into one item."""
+    run: list[Block] = []
+    for at, block in enumerate(rest[index:], start=index):
         plain = links.text_of(block.text).strip()
-        if block.kind != "p" or len(plain) > 90 or plain.endswith((".", ":")):
+        if block.kind != "p" or len(plain) > _SHORT or plain.endswith(":"):
             break
-        if items and block.gap < _WIDE_GAP:
+        if _ABOUT.match(plain) and _long_follows(rest, at, links):
+            break  # the heading of what follows, not an item
+        run.append(block)
+    grouped = len({b.gap >= _WIDE_GAP for b in run[1:]}) > 1
+    items: list[list[Block]] = []
+    for block in run:
+        if items and grouped and block.gap < _WIDE_GAP:
             items[-1].append(block)
         else:
             items.append([block])
