@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class ReleaseRun:
     result: SendResult | None = None
     would_send: int = 0  # --dry-run: recipients it would send to now
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
+    cause: str | None = None  # what stopped or broke the release (the log's error), if anything
 
     @property
     def outcome(self) -> str:
@@ -68,7 +70,11 @@ class ReleaseRun:
             if self.result.recovered_unknown:
                 parts.append(f"unknown from an earlier run {self.result.recovered_unknown}")
             if self.result.unreachable:
-                parts.append("stopped: server unreachable")
+                parts.append(
+                    "stopped: server unreachable"
+                    if self.result.stop_code == 4
+                    else "stopped: the server refuses our settings"
+                )
             return ", ".join(parts) or "nothing left to send"
         if self.action == "would send":
             return f"would send {self.would_send}"
@@ -96,7 +102,8 @@ class DispatchResult:
 
 
 def worst(codes: Iterable[int]) -> int:
-    """The most severe exit code: 4 (server unreachable) > 1 (broken release) > 3 > 0."""
+    """The most severe exit code: an interruption (130, 143) > 4 (server unreachable) > 1 (broken
+    release) > 3 > 0."""
     return max(codes, key=lambda code: SEVERITY.index(code) if code in SEVERITY else len(SEVERITY), default=0)
 
 
@@ -184,7 +191,9 @@ def _run(
             )
         else:
             run = _take(workspace, ledger, entry, when, dry_run=dry_run, sleep=sleep, clock=clock)
-            if run.result is not None and run.result.unreachable:
+            if run.result is not None and run.result.interrupted:
+                stopped = "interrupted"
+            elif run.result is not None and run.result.unreachable:
                 stopped = run.result.unreachable
         result.releases.append(run)
         done(run)
@@ -277,7 +286,8 @@ def _take(
         sent = send_release(job, ledger, sleep=sleep, clock=clock, on_result=note, planned=planned)
     except ReldistError as exc:
         run.action, run.exit_code = "broken", 1
-        run.problems.append(f"{rid}: stopped: {exc}")
+        run.cause = f"{rid}: stopped: {exc}"
+        run.problems.append(run.cause)
         return run
     run.result = sent
     if sent.recovered_unknown:
@@ -288,12 +298,15 @@ def _take(
     run.problems.extend(lines)
     if more:
         run.problems.append(f"{rid}: … and {more} more recipients not delivered: reldist status {rid}")
-    if sent.unreachable:
+    if sent.interrupted:
+        run.action, run.exit_code = "stopped", sent.exit_code
+        run.cause = f"{rid}: interrupted by {signal.Signals(sent.interrupted).name}; the rest is left for the next run"
+        run.problems.append(run.cause)
+    elif sent.unreachable:
         remaining = sent.counts.get("queued", 0) + sent.counts.get("deferred", 0)
-        run.action, run.exit_code = "stopped", 4
-        run.problems.append(
-            f"{rid}: stopped: {sent.unreachable}; {remaining} recipients left for the next run"
-        )
+        run.action, run.exit_code = "stopped", sent.stop_code
+        run.cause = f"{rid}: stopped: {sent.unreachable}; {remaining} recipients left for the next run"
+        run.problems.append(run.cause)
     elif sent.recovered_unknown or any(sent.outcomes.get(s) for s in ("failed", "deferred", "unknown")):
         run.exit_code = 3
     return run

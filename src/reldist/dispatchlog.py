@@ -59,7 +59,8 @@ class DispatchLog:
                 "outcome": run.outcome,
                 "late": describe_duration(run.late_by) if run.late_by > LATE_AFTER else None,
                 "exit": run.exit_code,
-                "error": run.problems[0] if run.exit_code and run.problems else None,
+                # what stopped the release, not the first bad contact row reported before it
+                "error": run.cause or (run.problems[0] if run.exit_code and run.problems else None),
             },
         )
 

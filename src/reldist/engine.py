@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from .envelope import Outcome, Outgoing
-from .errors import TransportError
+from .errors import ServerSetupError, TransportError
 from .ledger import Ledger, Row, Status
 from .settings import RetrySettings
 from .transport.base import Connection, Transport
@@ -51,19 +53,28 @@ class SendResult:
     counts: dict[Status, int] = field(default_factory=dict)  # the ledger after the run
     recovered_unknown: int = 0  # rows a dead run had left 'sending'
     unreachable: str | None = None  # why the run stopped early, if it did
+    stop_code: int = 4  # the exit code of that stop: 4 unreachable, 1 the server refuses our setup
+    limited: bool = False  # --limit left recipients queued for a later run
+    interrupted: int = 0  # the signal (SIGINT, SIGTERM) that stopped the run, after its messages in flight
     pending: int = 0  # recipients this run set out to send
     elapsed: float = 0.0
     elsewhere: int = 0  # queued/sending/deferred rows other live senders hold (several senders)
 
     @property
     def exit_code(self) -> int:
-        """0 all delivered (or being sent by other live senders), 3 some failed/deferred/unknown,
-        4 the server could not be reached."""
+        """0 all delivered (or being sent by other live senders, or left queued by --limit), 3 some
+        failed/deferred/unknown, 4 the server could not be reached, 1 it refuses our settings."""
+        if self.interrupted:
+            return 128 + self.interrupted  # 130 for SIGINT (Ctrl-C), 143 for SIGTERM (kill, systemd)
         if self.unreachable:
-            return 4
+            return self.stop_code
         if any(self.counts.get(s, 0) for s in ("failed", "unknown")):
             return 3
-        if sum(self.counts.get(s, 0) for s in ("deferred", "queued", "sending")) > self.elsewhere:
+        # Rows --limit left queued are not a problem: a cron batch sends them next time.
+        waiting: tuple[Status, ...] = (
+            ("deferred", "sending") if self.limited else ("deferred", "queued", "sending")
+        )
+        if sum(self.counts.get(s, 0) for s in waiting) > self.elsewhere:
             return 3
         return 0
 
@@ -116,10 +127,45 @@ class Delivery:
         self.abort = asyncio.Event()
         self.retries: set[asyncio.Task[None]] = set()
         self.failures: list[BaseException] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self, rows: Iterator[Row]) -> None:
-        """Produce a message for every row and wait until each has its final outcome."""
-        tasks = [asyncio.create_task(self._guarded()) for _ in range(self.workers)]
+        """Produce a message for every row and wait until each has its final outcome.
+
+        Ctrl-C (SIGINT) and SIGTERM stop the run gently: no new message is started, the ones in
+        flight are finished and their outcomes recorded (none is left ``sending``), the rest stay
+        as they were; :attr:`SendResult.interrupted` names the signal.
+        """
+        tasks = self._tasks = [asyncio.create_task(self._guarded()) for _ in range(self.workers)]
+        with self._signals():
+            await self._run(rows, tasks)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(signum, self._interrupt, signum)
+                    installed.append(signum)
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    def _interrupt(self, signum: signal.Signals) -> None:
+        if self.result.interrupted:
+            # A second signal: stop now, without waiting for the replies (those rows stay
+            # 'sending', and the next run reports them as unknown).
+            for task in self._tasks:
+                task.cancel()
+            return
+        self.result.interrupted = int(signum)
+        self._halt()
+
+    async def _run(self, rows: Iterator[Row], tasks: list[asyncio.Task[None]]) -> None:
         try:
             for row in rows:
                 if self.abort.is_set():
@@ -140,6 +186,8 @@ class Delivery:
                     self.queue.put_nowait(None)
             await asyncio.gather(*tasks, return_exceptions=True)
         if self.failures:
+            if self.result.interrupted and isinstance(self.failures[0], asyncio.CancelledError):
+                raise KeyboardInterrupt  # a second Ctrl-C: the CLI says so and exits 130
             raise self.failures[0]
 
     def _settle(self) -> None:
@@ -159,8 +207,9 @@ class Delivery:
         while not self.queue.empty():  # let a producer blocked on a full queue see the abort
             self.queue.get_nowait()
 
-    def _stop(self, reason: str) -> None:
-        self.result.unreachable = reason
+    def _stop(self, exc: TransportError) -> None:
+        self.result.unreachable = str(exc)
+        self.result.stop_code = exc.exit_code
         self._halt()
 
     async def _connect(self) -> Connection:
@@ -169,8 +218,10 @@ class Delivery:
             try:
                 return await self.transport.connect()
             except TransportError as exc:
-                if attempt >= retry.attempts or self.abort.is_set():
-                    self._stop(str(exc))
+                # A server that refuses our settings (a wrong password) is not asked again:
+                # each failed login counts towards a lockout.
+                if attempt >= retry.attempts or self.abort.is_set() or isinstance(exc, ServerSetupError):
+                    self._stop(exc)
                     raise
                 await self.sleep(retry.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -189,6 +240,8 @@ class Delivery:
                     except TransportError:
                         return
                 await self.limiter.acquire()
+                if self.abort.is_set():  # stopped while waiting for the rate limit: not started
+                    return
                 held = None if self.hold is None else self.hold(item.row)
                 if held is not None:
                     self._final(item, held)
@@ -200,7 +253,7 @@ class Delivery:
                     # The connection could not be re-established: this message never left.
                     outcome = Outcome("deferred", None, str(exc))
                     ledger.record(item.row.id, outcome)
-                    self._stop(str(exc))
+                    self._stop(exc)
                     return
                 ledger.record(item.row.id, outcome)
                 if outcome.status == "deferred" and item.attempt < retry.attempts:

@@ -71,6 +71,14 @@ class TransportError(ReldistError, ConnectionError):
     exit_code = 4
 
 
+class ServerSetupError(TransportError):
+    """The server was reached but refuses how we are set up: a wrong password (535), no STARTTLS
+    when ``security = "starttls"``, a certificate that does not verify, no usable AUTH. Running
+    again will not help until reldist.toml (or the password) is fixed: exit 1, not 4."""
+
+    exit_code = 1
+
+
 class LockHeldError(ReldistError, BlockingIOError):
     """Another dispatcher holds the workspace lock."""
 

@@ -62,6 +62,7 @@ def send_release(
     shared = ledger.dialect == "postgresql"  # perhaps one of several senders: claim rows as they go
     ids = ledger.pending_ids(release_id, statuses, plan=number)
     if limit is not None:
+        result.limited = len(ids) > limit
         ids = ids[:limit]
     result.pending = len(ids)  # with several senders: at most this many (the others take some)
     if on_start is not None:

@@ -24,12 +24,14 @@ from ..errors import ReldistError
 
 EXIT_CODES = """\b
 Exit codes:
-  0   everything was delivered (or, for check, no errors)
-  1   bad input or configuration: nothing was sent
+  0   everything was delivered (or, for check, no errors; with --limit, the rest still queued)
+  1   bad input or configuration, or the server refuses our settings (535, no STARTTLS,
+      a certificate that does not verify): nothing more was sent
   2   usage error (a wrong option or argument)
   3   some recipients failed, were deferred or are unknown
   4   the mail server could not be reached
   75  another reldist process holds the workspace lock
+  130 interrupted (Ctrl-C); 143 stopped by SIGTERM: messages in flight were finished and recorded
 """
 
 

@@ -22,12 +22,15 @@ from ..workspace import Workspace, open_workspace
 from . import common
 
 DISPATCH_EXIT_CODES = """\b
-Exit codes (the most severe wins: 4, then 1, then 3):
+Exit codes (the most severe wins: 143/130, 4, then 1, then 3):
   0   nothing was due, or every due release went to every recipient
-  1   a due release (or reldist.toml) is broken: it was not sent, the others were
+  1   a due release (or reldist.toml) is broken, or the server refuses our settings
+      (535, no STARTTLS, a bad certificate): it was not sent, the others were
   3   some recipients failed, were deferred or are unknown; or a release was too late to send
   4   the mail server could not be reached: the run stopped, the next run continues
   75  another dispatcher (or a 'reldist send') holds the workspace lock
+  130 interrupted (Ctrl-C); 143 stopped by SIGTERM: messages in flight were finished and
+      recorded, the next run continues
 """
 
 _WORKSPACE = click.option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -154,6 +155,13 @@ def send(
                 planned=planned,
             )
     print_result(result)
+    if result.interrupted:
+        name = signal.Signals(result.interrupted).name
+        click.echo(
+            f"reldist: interrupted by {name}: the messages in flight were finished and recorded; "
+            "run the same command again to continue",
+            err=True,
+        )
     ctx.exit(result.exit_code)
 
 
@@ -176,10 +184,13 @@ def confirm(question: str) -> bool:
 
 def print_result(result: SendResult) -> None:
     """The closing summary of a send run and what to do next."""
-    this_run = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items())) or "nothing to send"
+    counts = result.counts
+    waiting = counts.get("queued", 0) + counts.get("deferred", 0)
+    # "nothing to send" only when nothing is left to send, never when the server was down
+    idle = "nothing sent" if result.pending or (waiting and result.unreachable) else "nothing to send"
+    this_run = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items())) or idle
     rate = f" in {result.elapsed:.1f} s" if result.outcomes else ""
     click.echo(f"This run: {this_run}{rate}.")
-    counts = result.counts
     shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     click.echo(f"Ledger for {result.release_id}: {shown or 'empty'}.")
     if result.elsewhere:
@@ -191,11 +202,14 @@ def print_result(result: SendResult) -> None:
         )
     if result.unreachable:
         click.echo(f"reldist: error: stopped: {result.unreachable}", err=True)
+        fix = "Fix [smtp] in reldist.toml (or the password), then run" if result.stop_code == 1 else "Run"
         click.echo(
-            "Run the same command again once this is fixed: it continues where it stopped.",
+            f"{fix} the same command again once this is fixed: it continues where it stopped.",
             err=True,
         )
-    elif counts.get("deferred") or counts.get("failed"):
+    elif result.limited and counts.get("queued"):
+        click.echo(f"{counts['queued']} still queued (--limit): run the same command again to send to them.")
+    if not result.unreachable and (counts.get("deferred") or counts.get("failed")):
         click.echo(
             f"Next: 'reldist status {result.release_id}' for the server's words; 'reldist send {result.release_id} --retry' to try them again."
         )

@@ -24,7 +24,7 @@ from aiosmtplib import (
     SMTPTimeoutError,
 )
 
-from ..errors import ConfigError, TransportError
+from ..errors import ConfigError, ServerSetupError, TransportError
 from ..settings import SmtpSettings
 from .secrets import Credentials, Secrets
 
@@ -42,9 +42,11 @@ class Connector:
         self.address = address
         self._tls: ssl.SSLContext | None = None
 
-    def error(self, reason: str) -> TransportError:
-        """A TransportError naming the server, the secret scrubbed from it."""
-        return TransportError(self.secrets.scrub(f"{self.address}: {reason}"))
+    def error(self, reason: str, *, setup: bool = False) -> TransportError:
+        """A TransportError naming the server, the secret scrubbed from it; with ``setup``, a
+        :class:`ServerSetupError` (the server refuses our settings: exit 1, not 4)."""
+        kind = ServerSetupError if setup else TransportError
+        return kind(self.secrets.scrub(f"{self.address}: {reason}"))
 
     async def _tls_context(self) -> ssl.SSLContext:
         """System CAs plus ``ca_file``; hostname checks on. Built once, at the first connect."""
@@ -83,7 +85,7 @@ class Connector:
             raise
         except (SMTPException, OSError, ValueError) as exc:
             hang_up(smtp)
-            raise self.error(self._reason(exc, credentials)) from None
+            raise self.error(self._reason(exc, credentials), setup=_is_setup(exc)) from None
         except BaseException:  # cancelled: do not leave a half-open session behind
             hang_up(smtp)
             raise
@@ -121,7 +123,9 @@ class Connector:
     async def _authenticate(self, smtp: aiosmtplib.SMTP, credentials: Credentials) -> None:
         offered = [m.upper() for m in smtp.server_auth_methods]
         if not smtp.supports_extension("auth"):
-            raise self.error("the server offers no AUTH; remove [smtp] username if it needs no login")
+            raise self.error(
+                "the server offers no AUTH; remove [smtp] username if it needs no login", setup=True
+            )
         mechanism = credentials.mechanism
         if mechanism == "auto":
             # One attempt with the best mechanism offered. aiosmtplib's login() would try every
@@ -130,13 +134,15 @@ class Connector:
             if not usable:
                 raise self.error(
                     f"the server offers no AUTH mechanism reldist can use with a password "
-                    f"(it offers {', '.join(offered) or 'none'})"
+                    f"(it offers {', '.join(offered) or 'none'})",
+                    setup=True,
                 )
             mechanism = "plain" if "plain" in usable else "login"
         elif mechanism.upper() not in offered:
             raise self.error(
                 f"the server does not offer AUTH {mechanism.upper()} "
-                f"(it offers {', '.join(offered) or 'none'}); change [smtp] auth"
+                f"(it offers {', '.join(offered) or 'none'}); change [smtp] auth",
+                setup=True,
             )
         user, secret = credentials.username, credentials.secret.value
         try:
@@ -151,6 +157,20 @@ class Connector:
             if mechanism == "xoauth2":
                 self.secrets.forget_token()
             raise
+
+
+def _is_setup(exc: BaseException) -> bool:
+    """True when the server refuses how we are set up, so that trying again cannot help: a
+    rejected login (535 and the like), a TLS certificate or handshake failure, no STARTTLS."""
+    if isinstance(exc, SMTPAuthenticationError):
+        return exc.code >= 500  # 454 "temporary authentication failure" may pass
+    if _find(exc, ssl.SSLError) is not None:
+        return True
+    return (
+        isinstance(exc, SMTPException)
+        and not isinstance(exc, SMTPResponseException)
+        and "STARTTLS" in exc.message.upper()
+    )
 
 
 def hang_up(smtp: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = None) -> None:
