@@ -90,8 +90,9 @@ def inbox(ctx: click.Context, maildir: Path | None, mbox: Path | None, dry_run: 
     from ..feedback.inbox import read_inbox
 
     ws = common.workspace(ctx)
-    summary, where = read_inbox(ws.config, maildir=maildir, mbox=mbox, dry_run=dry_run)
-    if dry_run or ctx.find_root().obj.verbose:
+    verbose = bool(ctx.find_root().obj.verbose)
+    summary, where = read_inbox(ws.config, maildir=maildir, mbox=mbox, dry_run=dry_run, lines=verbose)
+    if dry_run or verbose:
         for line in summary.lines:
             click.echo(line)
     click.echo(summary.text(where=where) + (" (dry run: nothing recorded)" if dry_run else ""))

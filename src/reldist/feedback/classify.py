@@ -386,8 +386,18 @@ def _charset(name: str | None) -> str:
         return "utf-8"
 
 
+_ANGLE = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+
+
 def _address(value: str) -> str:
-    return email.utils.parseaddr(value.strip())[1].strip().lower()
+    # A plain regex first: email.utils.parseaddr costs ~0.1 ms, and most values are plain.
+    found = _ANGLE.search(value)
+    if found:
+        return found.group(1).lower()
+    value = value.strip()
+    if "@" in value and " " not in value and "," not in value:
+        return value.strip("<>").lower()
+    return email.utils.parseaddr(value)[1].strip().lower()
 
 
 def _date(message: Message) -> dt.datetime | None:

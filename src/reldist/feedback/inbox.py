@@ -97,6 +97,7 @@ class Inbox:
         self.soft_limit = soft_limit
         self.dry_run = dry_run
         self.days = days
+        self.keep_lines = dry_run  # one line a message, for --dry-run and -v (memory grows with them)
 
     def match(self, report: Report) -> Row | None:
         """The delivery a report is about: by Message-ID, by token, by recipient address."""
@@ -155,27 +156,38 @@ class Inbox:
         return kind, line
 
     def run(
-        self, items: Iterator[Item], *, move: Callable[[list[str]], None] | None = None, batch: int = 50
+        self, items: Iterator[Item], *, move: Callable[[list[str]], None] | None = None, batch: int = 100
     ) -> Summary:
-        """Handle every message; hand the keys of recorded (and duplicate) ones to ``move`` in batches."""
+        """Handle every message, ``batch`` at a time in one transaction (a commit per message
+        would cost more than reading it); after each commit, hand the keys of the recorded (and
+        duplicate) ones to ``move``. Killed half-way, the next run finds what was committed
+        (duplicates, moved then) and records the rest."""
         summary = Summary()
         before = len(self.feedback.suppressions())
-        pending: list[str] = []
-        for key, raw in items:
-            outcome, line = self.handle(raw)
-            summary.outcomes[outcome] += 1
-            summary.lines.append(line)
-            if move is not None and key is not None and outcome != "unmatched" and not self.dry_run:
-                pending.append(key)
-                if len(pending) >= batch:
-                    move(pending)
-                    summary.moved += len(pending)
-                    pending = []
-        if move is not None and pending:
-            move(pending)
-            summary.moved += len(pending)
+        chunk: list[Item] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= batch:
+                self._batch(chunk, summary, move)
+                chunk = []
+        if chunk:
+            self._batch(chunk, summary, move)
         summary.suppressed = len(self.feedback.suppressions()) - before
         return summary
+
+    def _batch(self, chunk: list[Item], summary: Summary, move: Callable[[list[str]], None] | None) -> None:
+        done: list[str] = []
+        with self.feedback.transaction():
+            for key, raw in chunk:
+                outcome, line = self.handle(raw)
+                summary.outcomes[outcome] += 1
+                if self.keep_lines:
+                    summary.lines.append(line)
+                if key is not None and outcome != "unmatched":
+                    done.append(key)
+        if move is not None and done and not self.dry_run:
+            move(done)
+            summary.moved += len(done)
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -276,7 +288,12 @@ def imap_source(
 
 
 def read_inbox(
-    config: Config, *, maildir: Path | None = None, mbox: Path | None = None, dry_run: bool = False
+    config: Config,
+    *,
+    maildir: Path | None = None,
+    mbox: Path | None = None,
+    dry_run: bool = False,
+    lines: bool = False,
 ) -> tuple[Summary, str]:
     """Read ``maildir``, ``mbox`` or the ``[inbox]`` IMAP folder into ``config``'s ledger;
     returns the summary and where it read."""
@@ -297,6 +314,7 @@ def read_inbox(
             days=settings.match_days if settings else 60,
             dry_run=dry_run,
         )
+        inbox.keep_lines = dry_run or lines
         if maildir is not None:
             return inbox.run(maildir_source(maildir)), str(maildir)
         if mbox is not None:

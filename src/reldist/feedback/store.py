@@ -72,10 +72,15 @@ class Feedback:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.db = ledger.db
+        self._tokens: dict[tuple[str, int], dict[bytes, int]] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One report is recorded whole or not at all (its event and its suppression)."""
+        """One report is recorded whole or not at all (its event and its suppression). Inside
+        an open transaction (a batch of reports), it is part of that one."""
+        if self.db.in_transaction:
+            yield
+            return
         self.db.execute("BEGIN IMMEDIATE" if self.ledger.dialect == "sqlite" else "BEGIN")
         try:
             yield
@@ -102,12 +107,20 @@ class Feedback:
         verified = keys.verify(token)
         if verified is None:
             return None
-        for row_id, address_key in self.db.execute(
-            "SELECT id, address_key FROM deliveries WHERE release_id = ?", (verified.release_id,)
-        ):
-            if keys.digest(address_key, verified.key) == verified.digest:
-                return self.ledger.get(row_id)
-        return None
+        # The digest names the address only under the key: hash the release's addresses once
+        # (a release has thousands) and look up; a miss rebuilds once for rows added since.
+        slot = (verified.release_id, verified.key)
+        index = self._tokens.get(slot)
+        if index is not None and verified.digest in index:
+            return self.ledger.get(index[verified.digest])
+        index = self._tokens[slot] = {
+            keys.digest(address_key, verified.key): row_id
+            for row_id, address_key in self.db.execute(
+                "SELECT id, address_key FROM deliveries WHERE release_id = ?", (verified.release_id,)
+            )
+        }
+        row_id = index.get(verified.digest)
+        return None if row_id is None else self.ledger.get(row_id)
 
     def by_address(self, address: str, *, days: float = 60.0) -> Row | None:
         """The latest delivery sent to ``address`` within ``days``, or None."""
