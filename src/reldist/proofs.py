@@ -22,7 +22,7 @@ from .errors import ContactsError, TransportError
 from .job import Job
 from .ledger import Ledger
 from .plan import Preflight, contact_from_json
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, lookback
 from .render import Rendered, Renderer
 from .transport.base import Transport
 from .transport.factory import proof_transport
@@ -105,7 +105,11 @@ def send_test(
             (journalist, Outgoing(seq, target, envelope, data, message_id, canonical=True), rendered)
         )
     transport = transport or proof_transport(config, release_id)
-    history = ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) if config.rates else ()
+    history = (
+        ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(config.rates)))
+        if config.rates
+        else ()
+    )
     limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
     outcomes = asyncio.run(_send_each(transport, [outgoing for _, outgoing, _ in copies], limiter))
     result = []

@@ -94,3 +94,9 @@ class RateLimiter:
                 await self._sleep(earliest - now)
             bisect.insort(self._log, now)
             del self._log[: -self._keep]
+
+
+def lookback(rates: Sequence[Rate]) -> float:
+    """Seconds of sending history a limiter needs: the longest configured period (a rate such as
+    ``100/2days`` must see two days back, or its limit would not survive a restart)."""
+    return max((rate.period for rate in rates), default=0.0)

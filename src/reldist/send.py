@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from .engine import Hold, Limiter, OnResult, SendResult, Sleep, deliver
 from .job import Job, Planned
 from .ledger import Ledger, Row, Status
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, lookback
 from .transport.base import Transport
 from .transport.factory import check_transport, make_transport
 
@@ -80,7 +80,11 @@ def send_release(
         hold = senders.hold_if_suppressed(ledger)
     else:
         rows = _rows(ledger, ids)
-        history = ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) if config.rates else ()
+        history = (
+            ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(config.rates)))
+            if config.rates
+            else ()
+        )
         limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
     try:
         if ids:
