@@ -16,6 +16,8 @@ from pathlib import Path
 import docx
 import pytest
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.opc.packuri import PackURI
+from docx.opc.part import Part
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 
@@ -232,6 +234,24 @@ def make_docx(path: Path) -> None:
     _hyperlink(lead, "javascript:alert(1)", "это")
     _run(lead, ".")
     document.add_paragraph("«Это важный шаг», — сказал директор.")
+    budget = document.add_paragraph("Общий бюджет — 288 325 евро.")
+    reference = _run(budget)
+    mark = OxmlElement("w:footnoteReference")
+    mark.set(qn("w:id"), "1")
+    reference.append(mark)
+    footnotes = Part(
+        PackURI("/word/footnotes.xml"),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml",
+        (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<w:footnotes xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+            '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+            '<w:footnote w:id="1"><w:p><w:r><w:t>По курсу на 1 марта 2022 года.</w:t></w:r></w:p></w:footnote>'
+            "</w:footnotes>"
+        ).encode(),
+        document.part.package,
+    )
+    document.part.relate_to(footnotes, RT.FOOTNOTES)
     document.add_heading("Справка для редакций", level=2)
     document.add_paragraph("Продолжительность: 30 месяцев.", style="List Bullet")
     document.add_paragraph("Бюджет: 288 325 евро.", style="List Bullet")
@@ -268,6 +288,10 @@ def test_a_word_document(office: Path) -> None:
     assert "![График выбросов](files/image-1.png)" in md
     assert (office / "releases" / "d" / "files" / "image-1.png").read_bytes() == _png()
     assert "## Контакты для прессы\n\nИрина Игнатович, +7 7212 50-45-61" in md
+    # a footnote: its mark stays in the text, its text goes to the notes at the end
+    assert "Общий бюджет — 288 325 евро.\\[1\\]" in md
+    assert md.endswith("## Примечания\n\n1. По курсу на 1 марта 2022 года.\n")
+    assert f"releases/d/ru.md:{len(lines) - 2}: the document's footnotes set as notes at the end" in output
     line = next(n for n, text in enumerate(lines, 1) if text.startswith("**КАРАГАНДА**"))
     assert (
         f"releases/d/ru.md:{line}: dropped a link with an unsafe or unknown target 'javascript:alert(1)'"

@@ -13,12 +13,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["BOLD", "END", "IMAGE", "ITALIC", "ITALIC_END", "Block", "Links", "safe_target", "to_markdown"]
+__all__ = [
+    "BOLD",
+    "END",
+    "IMAGE",
+    "ITALIC",
+    "ITALIC_END",
+    "NOTES",
+    "Block",
+    "Links",
+    "safe_target",
+    "to_markdown",
+]
 
 #: Strong emphasis around text, kept out of escaping like the link tokens.
 BOLD, END = "\ue002", "\ue003"
 #: Emphasis, the same way.
 ITALIC, ITALIC_END = "\ue004", "\ue005"
+#: The text of the heading above a document's footnotes (the words depend on the language).
+NOTES = "\ue007footnotes"
 #: A link whose text starts with this is an image (the text after it is the alt text).
 IMAGE = "\ue006"
 _MARKS = {BOLD: "**", END: "**", ITALIC: "*", ITALIC_END: "*"}

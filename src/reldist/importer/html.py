@@ -3,7 +3,7 @@
 Owns a small walk over the HTML (``html.parser``): paragraphs, headings, list items, quotes,
 tables, line breaks, bold and italic, links (checked with :func:`~.blocks.safe_target`, unsafe
 ones dropped with a note) and images with their alt text. Footnote references and back-links
-that mammoth adds are kept as text. Scripts, styles and everything else are left out.
+that mammoth adds are kept as text, and its footnotes become a numbered list under a heading. Scripts, styles and everything else are left out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from .blocks import BOLD, END, IMAGE, ITALIC, ITALIC_END, Block, Links, safe_target
+from .blocks import BOLD, END, IMAGE, ITALIC, ITALIC_END, NOTES, Block, Links, safe_target
 
 __all__ = ["html_blocks"]
 
@@ -34,6 +34,7 @@ class _Walk(HTMLParser):
         self.label: list[str] = []
         self.table: list[list[str]] | None = None
         self.cell: list[str] | None = None
+        self.footnotes = False
 
     # -- text ----------------------------------------------------------------------------------
 
@@ -78,6 +79,9 @@ class _Walk(HTMLParser):
             self.lists.append(tag)
         elif tag == "li":
             self.flush()
+            if values.get("id", "").startswith(("footnote-", "endnote-")) and not self.footnotes:
+                self.footnotes = True  # mammoth's footnotes: a list at the end, under a heading
+                self.blocks.append(Block("h2", NOTES, ["the document's footnotes set as notes at the end"]))
         elif tag == "blockquote":
             self.flush()
             self.quote += 1

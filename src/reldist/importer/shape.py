@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from ..leftovers import PLACEHOLDER, script_fixes
-from .blocks import BOLD, END, Block, Links
+from .blocks import BOLD, END, NOTES, Block, Links
 
 __all__ = ["shape", "typography"]
 
@@ -49,6 +49,7 @@ _HEADINGS = {
         "kk": "Редакцияларға арналған анықтама",
     },
     "contacts": {"ru": "Контакты для прессы", "en": "Press contacts", "kk": "Баспасөз үшін байланыс"},
+    "footnotes": {"ru": "Примечания", "en": "Notes", "kk": "Ескертпелер"},
 }
 _ABOUT = re.compile(r"^(about|о|об|обо)\s+\S.{2,60}$|^.{3,60}\s+туралы$", re.IGNORECASE)
 _TERMINAL = tuple('.!?:;…»"”)')
@@ -137,6 +138,9 @@ def _continues(text: str, block: Block, links: Links) -> bool:
 
 def shape(blocks: list[Block], links: Links, lang: str) -> list[Block]:
     """The blocks in the press-release shape; every guess noted on the block it made."""
+    for block in blocks:
+        if block.text == NOTES:
+            block.text = _HEADINGS["footnotes"][_lang(lang)]
     blocks = [b for b in blocks if links.text_of(b.text).strip() or b.kind in ("table", "image")]
     label_note = None
     if blocks and _LABEL.match(links.text_of(blocks[0].text)):
