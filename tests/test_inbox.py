@@ -233,6 +233,8 @@ def test_status_report_and_suppressed_show_the_feedback(
     sources = {item["address"]: item["source"] for item in listed}
     assert sources[r[0]] == "bounce" and sources["someone@example.org"] == "cli"
     assert r[2] not in sources  # one soft bounce suppresses nobody
+    assert (office / "contacts" / "suppressed.csv").exists()
+    assert "contacts/suppressed.csv" in sources.values()  # the file's entries are listed too
     code, output = run("suppressed")
     assert code == 0 and r[0] in output and "bounce" in output
     code, output = run("suppressed", "--format", "csv")

@@ -250,7 +250,7 @@ def unsubscribe(seen: Inspector) -> list[Finding]:
         mailto = config.unsubscribe_mailto or ""
         text = (
             f"only a mailto target ({mailto}): one-click unsubscribe (RFC 8058, asked of senders of "
-            '5,000+ messages a day) needs url = "https://…"'
+            "5,000+ messages a day) needs url = \"https://…/unsubscribe/{token}\", served by 'reldist serve'"
         )
         return [Finding("note", "Unsubscribe", "unsubscribe-one-click", place, text, mailto)]
     return []

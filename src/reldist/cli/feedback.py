@@ -118,6 +118,7 @@ def suppressed(ctx: click.Context, fmt: str) -> None:
     import json
     import sys
 
+    from ..contacts import read_suppressed
     from ..feedback.store import Feedback
     from ..report import excel_safe
 
@@ -129,6 +130,13 @@ def suppressed(ctx: click.Context, fmt: str) -> None:
             entries = Feedback(ledger).suppressions()
     keys = ("address", "reason", "source", "created_at")
     records = [dict(zip(keys, (e.address, e.reason, e.source, e.created_at), strict=True)) for e in entries]
+    # contacts/suppressed.csv is honoured by every send without being copied into the ledger.
+    listed = {r["address"].casefold() for r in records}
+    for address, why in read_suppressed(ws.root).items():
+        if address not in listed:
+            records.append(
+                {"address": address, "reason": why, "source": "contacts/suppressed.csv", "created_at": ""}
+            )
     if fmt == "json":
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif fmt == "csv":
@@ -142,4 +150,6 @@ def suppressed(ctx: click.Context, fmt: str) -> None:
     else:
         width = min(max(len(r["address"]) for r in records), 50)
         for r in records:
-            click.echo(f"{r['address']:<{width}}  {r['source']:<24}  {r['created_at'][:19]}  {r['reason']}")
+            click.echo(
+                f"{r['address']:<{width}}  {r['source']:<24}  {r['created_at'][:19] or '-':<19}  {r['reason']}"
+            )
