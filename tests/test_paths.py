@@ -144,3 +144,26 @@ def test_did_you_mean_for_keys_lists_releases_and_columns(office: Path) -> None:
 def test_did_you_mean_says_nothing_when_nothing_is_close() -> None:
     assert did_you_mean("zzzz", ["example", "regional"]) == ""
     assert did_you_mean("REGIONAL", ["example", "regional"]) == "; did you mean 'regional'?"
+
+
+def test_dispatch_refuses_a_scheduled_release_whose_id_climbs_out(office: Path) -> None:
+    import datetime as dt
+    import shutil
+
+    before = files_outside(office.parent, office)
+    due = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat(timespec="seconds")
+    bad = office / "releases" / "escape"
+    shutil.copytree(office / "releases" / RELEASE_ID, bad)
+    toml = bad / "release.toml"
+    toml.write_text(
+        f'id = "../../../escaped"\nsend_at = {due}\n' + toml.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    code, out = run("schedule")
+    assert "broken" in out and "'../../../escaped' is not a release id" in out
+    assert not any(line.startswith("../") for line in out.splitlines())  # never used as a name
+    code, out = run("dispatch")
+    assert code == 1, out
+    assert "release=escape " in (office / "dispatch.log").read_text(encoding="utf-8")
+    assert "releases/escape/release.toml: id: '../../../escaped' is not a release id" in out
+    assert files_outside(office.parent, office) == before
+    assert not list((office / "outbox").rglob("*.eml"))

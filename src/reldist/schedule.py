@@ -32,6 +32,7 @@ from typing import Literal
 from .errors import ReldistError, ReleaseError, place
 from .job import Job
 from .ledger import Ledger, Status
+from .names import check_id
 from .release import load_release, parse_when
 from .workspace import Workspace
 
@@ -144,9 +145,7 @@ def peek(folder: Path, workspace: Path) -> tuple[str, dt.datetime | None]:
         raise ReleaseError(f"not UTF-8 text ({exc.reason})", place=where) from None
     except tomllib.TOMLDecodeError as exc:
         raise ReleaseError(f"{exc}", place=where) from None
-    release_id = data.get("id", folder.name)
-    if not isinstance(release_id, str) or not release_id.strip():
-        raise ReleaseError(f"'id' must be a non-empty string, not {release_id!r}", place=where)
+    release_id = check_id(data.get("id", folder.name), where, given="id" in data)  # a slug, as load_release
     value = data.get("send_at")
     if value is not None and not isinstance(value, dt.datetime | str):
         raise ReleaseError(
