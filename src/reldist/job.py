@@ -88,6 +88,15 @@ class Job:
         number = ledger.plan(self.release.id, self.planner.entries(report, build=True))
         return report, Planned(number, recovered)
 
+    def message_date(self, now: dt.datetime | None = None) -> dt.datetime:
+        """The ``Date`` a preview or a test copy shows: what the real message will carry, in the
+        workspace's zone, on the day the release is scheduled to go out (``send_at``) when that is
+        still to come, else now."""
+        now = now or dt.datetime.now(dt.UTC)
+        send_at = self.release.send_at
+        when = send_at if send_at is not None and send_at > now else now
+        return when.astimezone(self.workspace.config.timezone)
+
     def outgoing(self, row: Row, *, message_id: str | None = None) -> Outgoing:
         """Render and build the message of one ledger row."""
         if row.contact is None:  # pragma: no cover - only queued rows are sent, and they carry one

@@ -77,7 +77,7 @@ def write_preview(job: Job, folder: Path | None = None, *, now: dt.datetime | No
     groups: dict[tuple[tuple[str, ...], str], list[dict[str, Any]]] = {}
     skipped: list[dict[str, str]] = []
     number = 0
-    for entry, built in job.walk(report, date=now):
+    for entry, built in job.walk(report, date=job.message_date(now)):
         if built is None:
             label = "do not contact" if entry.status == "suppressed" else "skipped"
             skipped.append(

@@ -94,7 +94,7 @@ def send_test(
     copies: list[tuple[Contact, Outgoing, Rendered]] = []
     for seq, journalist in enumerate(chosen, first_seq):
         contact = replace(journalist, address=target, ascii_address=target_ascii)
-        built = composer.build(contact, message_id=job.builder.new_message_id(0), date=when)
+        built = composer.build(contact, message_id=job.builder.new_message_id(0), date=job.message_date(when))
         rendered, message_id, data = built.rendered, built.message_id, built.data
         envelope = Envelope(
             sender=config.sender.envelope_sender,
