@@ -92,7 +92,13 @@ class Sender:
 
     @property
     def envelope_sender(self) -> str:
-        return self.bounce or self.address
+        """MAIL FROM; a VERP form (``bounces+{token}@…``) without its token (test copies)."""
+        return (self.bounce or self.address).replace("+{token}", "").replace("{token}", "")
+
+    @property
+    def verp(self) -> bool:
+        """``bounce`` carries ``{token}``: each message's envelope sender names its delivery."""
+        return self.bounce is not None and "{token}" in self.bounce
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +183,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         address=_address(sender_table["address"], where, "sender.address"),
         reply_to=_opt_address(sender_table.get("reply_to"), where, "sender.reply_to"),
         organisation=sender_table.get("organisation", "").strip(),
-        bounce=_opt_address(sender_table.get("bounce"), where, "sender.bounce"),
+        bounce=_bounce(sender_table.get("bounce"), where),
     )
 
     languages = str_list(
@@ -310,6 +316,18 @@ def check_numbers(values: dict[str, float], where: str) -> None:
                 f"'{key}' = {shown}{unit} is out of range: it must be from {low:g} to {high:g}{unit}",
                 place=where,
             )
+
+
+def _bounce(value: str | None, where: str) -> str | None:
+    if value is None or "{token}" not in value:
+        return _opt_address(value, where, "sender.bounce")
+    local = value.strip().rpartition("@")[0]
+    if "{token}" not in local or local.count("{token}") != 1:
+        raise ConfigError(
+            f"{where}: 'sender.bounce' takes {{token}} in the part before @, such as bounces+{{token}}@example.org"
+        )
+    checked = _address(value.strip().replace("{token}", "t" * 20), where, "sender.bounce")
+    return checked.replace("t" * 20, "{token}", 1)
 
 
 def _check_token_url(url: str, where: str) -> None:

@@ -110,7 +110,7 @@ class Job:
         return Outgoing(
             seq=row.id,
             address=contact.address,
-            envelope=self.builder.envelope(contact),
+            envelope=self.builder.envelope(contact, seq=row.id),
             data=built.data,
             message_id=built.message_id,
             canonical=True,

@@ -36,6 +36,7 @@ from .contacts import Contact
 from .envelope import Envelope
 from .release import Release
 from .render import Rendered
+from .tokens import Keys
 
 CRLF = "\r\n"
 #: Takes a built message and returns it signed (``reldist.dkim.DkimSigner`` is one).
@@ -246,6 +247,7 @@ class MessageBuilder:
         self.signer = signer  # applied to every built message (DKIM: ``reldist.dkim``)
         sender = config.sender
         self._token = secrets.token_hex(8)
+        self._keys: Keys | None = None  # loaded on the first VERP envelope
         self._from = header("From", address_tokens(sender.name, sender.address))
         constant = []
         if sender.reply_to:
@@ -275,9 +277,21 @@ class MessageBuilder:
         part is this builder's random token and a counter (a token per message cost ~13 us)."""
         return f"<{self._slug}.{seq}.{self._token[:12]}{next(self._ids):x}@{self.config.sender.domain}>"
 
-    def envelope(self, contact: Contact) -> Envelope:
+    def envelope(self, contact: Contact, *, seq: int | None = None) -> Envelope:
+        """The SMTP envelope; with a VERP ``[sender] bounce`` and the delivery row's ``seq``, the
+        envelope sender carries a token naming that delivery (``reldist inbox`` reads it back)."""
+        sender = self.config.sender.envelope_sender
+        if seq is not None and self.config.sender.verp and self.config.sender.bounce:
+            from .tokens import verp_token
+
+            if self._keys is None:
+                from .render import unsubscribe_keys
+
+                self._keys = unsubscribe_keys(self.config, required=True)
+            assert self._keys is not None  # required=True raises instead
+            sender = self.config.sender.bounce.replace("{token}", verp_token(self._keys, seq))
         return Envelope(
-            sender=self.config.sender.envelope_sender,
+            sender=sender,
             recipient=header_address(contact),
             needs_smtputf8=contact.ascii_address is None,
         )

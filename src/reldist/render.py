@@ -332,13 +332,14 @@ class Renderer:
         return f"mailto:{mailto}?subject=unsubscribe%20{self.keys.sign(self.release.id, address)}"
 
 
-def unsubscribe_keys(config: Config) -> Keys | None:
-    """The workspace's unsubscribe keys; a :class:`ConfigError` saying what to do when links are
-    configured and there is no key (a workspace made before keys existed)."""
+def unsubscribe_keys(config: Config, *, required: bool = False) -> Keys | None:
+    """The workspace's unsubscribe keys; a :class:`ConfigError` saying what to do when links (or
+    a VERP envelope sender) are configured and there is no key (a workspace made before keys
+    existed)."""
     keys = load_keys(
         key_file=config.unsubscribe_key_file, key_env=config.unsubscribe_key_env, place=config.path.name
     )
-    if keys is None and (config.unsubscribe_url or config.unsubscribe_mailto):
+    if keys is None and (required or config.unsubscribe_url or config.unsubscribe_mailto):
         raise ConfigError(
             f"{config.path.name} [unsubscribe]: no unsubscribe key ({config.unsubscribe_key_file.name} is "
             "missing or empty); unsubscribe links are signed with it: run 'reldist keygen' in the workspace "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["KEY_FILE", "Keys", "Verified", "add_key", "load_keys"]
+__all__ = ["KEY_FILE", "Keys", "Verified", "add_key", "load_keys", "verify_verp", "verp_token"]
 
 KEY_FILE = "unsubscribe.key"
 _VERSION = b"\x01"
@@ -98,6 +98,32 @@ class Keys:
                     return None
                 return Verified(release_id, payload[1 : 1 + _DIGEST], index)
         return None
+
+
+_VERP = b"reldist-verp\x00"
+
+
+def verp_token(keys: Keys, row_id: int) -> str:
+    """A short token for a VERP envelope sender (``bounces+TOKEN@domain``): the delivery row's
+    id and a 9-byte MAC, 20 characters, so that the local part stays far under its 64."""
+    payload = row_id.to_bytes(6, "big")
+    mac = hmac.digest(keys.secrets[0], _VERP + payload, "sha256")[:9]
+    return base64.urlsafe_b64encode(payload + mac).decode("ascii")
+
+
+def verify_verp(keys: Keys, token: str) -> int | None:
+    """The delivery row id a VERP token names, or None when no key signed it."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 15:
+        return None
+    payload, mac = raw[:6], raw[6:]
+    for key in keys.secrets:
+        if hmac.compare_digest(mac, hmac.digest(key, _VERP + payload, "sha256")[:9]):
+            return int.from_bytes(payload, "big")
+    return None
 
 
 def new_key() -> str:

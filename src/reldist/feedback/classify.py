@@ -45,7 +45,7 @@ _EMBEDDED_ID = re.compile(
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"\b([45])\d\d\b")
 _TOKEN = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_-]{24,})", re.IGNORECASE)
-_VERP = re.compile(r"\+([A-Za-z0-9_-]{24,})@")
+_VERP = re.compile(r"\+([A-Za-z0-9_-]{20,})@")
 _BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery (sub)?system", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery status notification|delivery (has )?failed|failure notice|"

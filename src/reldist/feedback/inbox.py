@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from ..config import Config
 from ..errors import ConfigError, ReldistError
 from ..ledger import Ledger, Row
-from ..tokens import Keys
+from ..tokens import Keys, verify_verp
 from .classify import Report, classify, message_key, parse
 from .store import Feedback, Kind, unsubscribe
 
@@ -108,6 +108,8 @@ class Inbox:
         if self.keys is not None:
             for token in report.tokens:
                 row = self.feedback.by_token(self.keys, token)
+                if row is None and (row_id := verify_verp(self.keys, token)) is not None:
+                    row = self.feedback.by_id(row_id)
                 if row is not None:
                     return row
         for address in report.recipients:

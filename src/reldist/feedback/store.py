@@ -122,6 +122,10 @@ class Feedback:
         row_id = index.get(verified.digest)
         return None if row_id is None else self.ledger.get(row_id)
 
+    def by_id(self, row_id: int) -> Row | None:
+        found = self.db.execute(f"SELECT {_ROW} FROM deliveries WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
+        return None if found is None else Row(*found)
+
     def by_address(self, address: str, *, days: float = 60.0) -> Row | None:
         """The latest delivery sent to ``address`` within ``days``, or None."""
         since = (self.ledger.clock() - dt.timedelta(days=days)).astimezone(dt.UTC).isoformat()
