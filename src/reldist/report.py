@@ -188,17 +188,27 @@ def write_report(
         for record in records:
             writer.writerow({key: excel_safe(value) for key, value in record.items()})
     else:
-        table = [
-            [
-                str(r[k] if r[k] is not None else "")
-                for k in ("address", "status", "attempts", "smtp_code", "smtp_reply", "reason", "feedback")
-            ]
-            for r in records
-        ]
-        header = ["address", "status", "tries", "code", "server's reply", "reason", "feedback"]
-        widths = [min(max([len(header[i])] + [len(row[i]) for row in table]), 60) for i in range(len(header))]
-        for line in [header, *table]:
-            out.write("  ".join(cell[:60].ljust(widths[i]) for i, cell in enumerate(line)).rstrip() + "\n")
+        _write_table(records, out)
+
+
+def _write_table(records: Iterable[dict[str, object]], out: TextIO) -> None:
+    """The screen table: one line a recipient, columns as wide as their widest cell up to 60
+    characters (longer ones end in …), plain text (no colour, no markup read from the cells)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="", expand=False)
+    for header in ("address", "status", "tries", "code", "server's reply", "reason", "feedback"):
+        table.add_column(header, max_width=60, no_wrap=True, overflow="ellipsis")
+    keys = ("address", "status", "attempts", "smtp_code", "smtp_reply", "reason", "feedback")
+    for record in records:
+        table.add_row(*(Text(str(record[k]) if record[k] is not None else "") for k in keys))
+    console = Console(file=out, width=1_000, color_system=None, highlight=False, emoji=False, soft_wrap=False)
+    with console.capture() as captured:
+        console.print(table)
+    out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 __all__ = [

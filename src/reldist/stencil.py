@@ -335,7 +335,11 @@ class Stencils:
             stencil = Stencil.cut(*self._full(template, marked))
             expected = self._full(template, _with_values(context, paths, probe))
             styles = self._styles(template, marked)
-        except Exception:
+        except (jinja2.TemplateError, LookupError, TypeError, ValueError, ArithmeticError):
+            # A template may do with a mark or a probe what it cannot do with them (a filter
+            # that wants a number, an index into the value, css-inline refusing the result):
+            # then this variant renders in full for each recipient, which raises the real error
+            # if there is one. Anything else is a bug and must not be hidden here.
             return None
         if any("\ue000" in part for part in expected):
             return None  # the template or release itself holds the private-use mark character
