@@ -268,3 +268,17 @@ def test_mark_sending_is_a_compare_and_set(target: Path | str) -> None:
         other.record(b, Outcome("deferred", 451, "later"))
         assert one.get(b).sent_at is None  # only an accepted message has a sent_at
         assert one.get(a).sent_at is not None
+
+
+def test_an_address_suppressed_after_the_plan_is_not_marked_sending(target: Path | str) -> None:
+    from reldist.ledger import SuppressedError
+
+    with Ledger.open(target) as ledger:
+        ledger.plan("r1", [entry("a@example.org"), entry("b@example.org")])
+        first, second = ledger.pending_ids("r1", ["queued"])
+        ledger.suppress("B@example.org", reason="unsubscribed")
+        ledger.mark_sending(first, "<m1@x>")
+        with pytest.raises(SuppressedError, match="unsubscribed"):
+            ledger.mark_sending(second, "<m2@x>")
+        row = ledger.get(second)
+        assert (row.status, row.reason, row.attempts) == ("suppressed", "unsubscribed", 0)

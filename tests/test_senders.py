@@ -11,7 +11,7 @@ import pytest
 
 from reldist import senders
 from reldist.envelope import Outcome
-from reldist.ledger import ClaimError, Ledger, PlanEntry
+from reldist.ledger import ClaimError, Ledger, PlanEntry, SuppressedError
 from reldist.settings import parse_rate
 
 
@@ -96,16 +96,26 @@ def test_leave_hands_back_unfinished_claims(pair: tuple[Ledger, Ledger]) -> None
     assert len(senders.claim(b, "r1", ["queued"], plan=number, count=3)) == 3
 
 
-def test_a_suppression_made_elsewhere_is_seen_at_once(pair: tuple[Ledger, Ledger]) -> None:
+def test_a_suppression_made_elsewhere_stops_the_message_at_once(pair: tuple[Ledger, Ledger]) -> None:
     a, b = pair
-    assert senders.suppressed(a, "j1@example.org") is None
-    b.suppress("J1@example.org", reason="asked on the phone")
-    assert senders.suppressed(a, "j1@example.org") == "asked on the phone"
+    senders.join(a, "r1", "send")
+    number = a.plan("r1", entries(2))
+    first, second = senders.claim(a, "r1", ["queued"], plan=number, count=2)
+    b.suppress("J1@example.org", reason="asked on the phone")  # another machine, after the plan
+    a.mark_sending(first.id, "<m0@x>")
+    with pytest.raises(SuppressedError) as caught:
+        a.mark_sending(second.id, "<m1@x>")
+    assert caught.value.reason == "asked on the phone"
+    row = b.get(second.id)
+    assert (row.status, row.reason, row.attempts) == ("suppressed", "asked on the phone", 0)
 
 
 def test_the_rate_limit_holds_across_senders(pair: tuple[Ledger, Ledger]) -> None:
     rate = parse_rate("3/0.4s")
-    limiters = [senders.SharedRateLimiter([rate], ledger, sleep=asyncio.sleep) for ledger in pair]
+    limiters = [
+        senders.SharedRateLimiter([rate], senders.rate_connection(ledger), sleep=asyncio.sleep)
+        for ledger in pair
+    ]
 
     async def grant(limiter: senders.SharedRateLimiter, n: int) -> None:
         for _ in range(n):

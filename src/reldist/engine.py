@@ -23,17 +23,14 @@ from typing import Protocol
 
 from .envelope import Outcome, Outgoing
 from .errors import ServerSetupError, TransportError
-from .ledger import Ledger, Row, Status
+from .ledger import Ledger, Row, Status, SuppressedError
 from .settings import RetrySettings
 from .transport.base import Connection, Transport
 
-__all__ = ["Delivery", "Hold", "Limiter", "OnResult", "SendResult", "Sleep", "deliver"]
+__all__ = ["Delivery", "Limiter", "OnResult", "SendResult", "Sleep", "deliver"]
 
 Sleep = Callable[[float], Awaitable[None]]
 OnResult = Callable[[Row, Outcome], None]
-#: Asked just before a message leaves: the outcome to record instead of sending it (a suppression
-#: made meanwhile, perhaps on another machine), already recorded; None to send it.
-Hold = Callable[[Row], Outcome | None]
 
 
 class Limiter(Protocol):
@@ -108,11 +105,13 @@ class Delivery:
         sleep: Sleep,
         result: SendResult,
         on_result: OnResult | None = None,
-        hold: Hold | None = None,
     ) -> None:
         self.make = make
-        self.hold = hold
         self.ledger = ledger
+        # A PostgreSQL ledger answers over the network: its writes run in a thread, so that the
+        # other connections go on meanwhile (psycopg serialises statements on the connection;
+        # each of these is one statement, committed on its own). SQLite's take microseconds.
+        self.threaded = ledger.dialect == "postgresql"
         self.transport = transport
         self.limiter = limiter
         self.retry = retry
@@ -242,20 +241,20 @@ class Delivery:
                 await self.limiter.acquire()
                 if self.abort.is_set():  # stopped while waiting for the rate limit: not started
                     return
-                held = None if self.hold is None else self.hold(item.row)
-                if held is not None:
-                    self._final(item, held)
+                try:
+                    await self._ledger(ledger.mark_sending, item.row.id, item.message.message_id)
+                except SuppressedError as exc:  # suppressed since the plan: it does not leave
+                    self._final(item, Outcome("suppressed", None, exc.reason))
                     continue
-                ledger.mark_sending(item.row.id, item.message.message_id)
                 try:
                     outcome = await connection.send(item.message)
                 except TransportError as exc:
                     # The connection could not be re-established: this message never left.
                     outcome = Outcome("deferred", None, str(exc))
-                    ledger.record(item.row.id, outcome)
+                    await self._ledger(ledger.record, item.row.id, outcome)
                     self._stop(exc)
                     return
-                ledger.record(item.row.id, outcome)
+                await self._ledger(ledger.record, item.row.id, outcome)
                 if outcome.status == "deferred" and item.attempt < retry.attempts:
                     item.attempt += 1
                     delay = retry.backoff * 2 ** (item.attempt - 2)
@@ -267,6 +266,12 @@ class Delivery:
         finally:
             if connection is not None:
                 await connection.close()
+
+    async def _ledger(self, call: Callable[..., None], *args: object) -> None:
+        if self.threaded:
+            await asyncio.to_thread(call, *args)
+        else:
+            call(*args)
 
     def _final(self, item: _Item, outcome: Outcome) -> None:
         """A message has its final outcome in this run."""
@@ -297,11 +302,9 @@ async def deliver(
     sleep: Sleep,
     result: SendResult,
     on_result: OnResult | None = None,
-    hold: Hold | None = None,
 ) -> None:
     """Send every row once over ``transport.connections`` connections, recording each outcome."""
     delivery = Delivery(
-        hold=hold,
         make=make,
         ledger=ledger,
         transport=transport,

@@ -52,6 +52,15 @@ class ClaimError(LedgerError):
     """A row could not be claimed for sending: another run has it, or it is done."""
 
 
+class SuppressedError(ClaimError):
+    """The row's address went on the do-not-contact list after the plan (perhaps on another
+    machine): the row was recorded ``suppressed`` instead of being marked ``sending``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -296,6 +305,9 @@ class Ledger:
         default any status a message may be sent from: never ``sending``, ``sent``, ``skipped``
         or ``suppressed``). When it is not, another run has claimed or finished it, and
         :class:`ClaimError` is raised, so that exactly-once does not rest on the workspace lock alone.
+        An address suppressed since the plan (by ``reldist suppress``, an unsubscribe, another
+        machine) is checked in the same statement: the row becomes ``suppressed`` and
+        :class:`SuppressedError` is raised.
         """
         now = self._now()
         marks = ", ".join("?" for _ in expected)
@@ -306,17 +318,38 @@ class Ledger:
         cursor = self.db.execute(
             f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, message_id = ?{mine}, "  # noqa: S608
             "first_attempt_at = COALESCE(first_attempt_at, ?), last_attempt_at = ?, updated_at = ? "
-            f"WHERE id = ? AND status IN ({marks}){claimed}",
+            f"WHERE id = ? AND status IN ({marks}){claimed} AND NOT EXISTS "
+            "(SELECT 1 FROM suppressions WHERE suppressions.address_key = deliveries.address_key)",
             (message_id, *who, now, now, now, row_id, *expected, *who),
         )
         if cursor.rowcount != 1:
-            found = self.db.execute("SELECT status FROM deliveries WHERE id = ?", (row_id,)).fetchone()
+            found = self.db.execute(
+                "SELECT status, address_key FROM deliveries WHERE id = ?", (row_id,)
+            ).fetchone()
             now_status = "gone" if found is None else found[0]
+            if found is not None and now_status in expected:
+                self._suppressed_meanwhile(row_id, found[1], expected)
             raise ClaimError(
                 f"delivery row {row_id} is {now_status}, not {' or '.join(expected)}: "
                 "another run has claimed it; this run stops rather than send it twice",
                 place=str(self.path),
             )
+
+    def _suppressed_meanwhile(self, row_id: int, address_key: str, expected: Sequence[Status]) -> None:
+        """Raise :class:`SuppressedError` (having recorded the row ``suppressed``) when the
+        address is on the do-not-contact list now; return otherwise."""
+        found = self.db.execute(
+            "SELECT reason FROM suppressions WHERE address_key = ?", (address_key,)
+        ).fetchone()
+        if found is None:
+            return
+        reason = str(found[0]) or "on the do-not-contact list"
+        marks = ", ".join("?" for _ in expected)
+        self.db.execute(
+            f"UPDATE deliveries SET status = 'suppressed', reason = ?, updated_at = ? WHERE id = ? AND status IN ({marks})",  # noqa: S608
+            (reason, self._now(), row_id, *expected),
+        )
+        raise SuppressedError(f"{address_key}: suppressed since the plan: {reason}", reason)
 
     def record(self, row_id: int, outcome: Outcome) -> None:
         """Durably record the server's answer for one message (and, when it is ``sent``, when)."""

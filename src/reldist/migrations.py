@@ -176,3 +176,11 @@ def m005_senders() -> dict[str, str]:
         """)
     both["postgresql"] += "CREATE INDEX deliveries_pending ON deliveries (release_id, status, id);\n"
     return both
+
+
+@migration
+def m006_no_pending_index() -> dict[str, str]:
+    # m005's index on (release_id, status, id) is not what a claim uses (it walks the primary key
+    # from where the sender's last claim ended, ``senders.claims``), and every status change
+    # writes a new entry into it. SQLite never had it.
+    return {"sqlite": "SELECT 1", "postgresql": "DROP INDEX deliveries_pending;"}

@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from .engine import Hold, Limiter, OnResult, SendResult, Sleep, deliver
+from .engine import Limiter, OnResult, SendResult, Sleep, deliver
 from .job import Job, Planned
 from .ledger import Ledger, Row, Status
 from .ratelimit import RateLimiter, lookback
@@ -69,15 +69,17 @@ def send_release(
         on_start(len(ids))
     run = ledger.start_run(release_id, "send")
     limiter: Limiter
-    hold: Hold | None = None
+    rate_db = None
     if shared:
         from . import senders
 
         rows = senders.claims(
             ledger, release_id, statuses, plan=number, limit=limit, batch=CLAIM_BATCH * transport.connections
         )
-        limiter = senders.SharedRateLimiter(config.rates, ledger, sleep=sleep)
-        hold = senders.hold_if_suppressed(ledger)
+        rate_db = senders.rate_connection(ledger) if config.rates else None
+        limiter = (
+            senders.SharedRateLimiter(config.rates, rate_db, sleep=sleep) if rate_db else RateLimiter(())
+        )
     else:
         rows = _rows(ledger, ids)
         history = (
@@ -99,7 +101,6 @@ def send_release(
                     sleep=sleep,
                     result=result,
                     on_result=on_result,
-                    hold=hold,
                 )
             )
     finally:
@@ -110,6 +111,8 @@ def send_release(
             result.recovered_unknown += senders.recover(ledger, release_id)
             result.elsewhere = senders.held_elsewhere(ledger, release_id)
             senders.leave(ledger)
+            if rate_db is not None:
+                rate_db.close()
         result.counts = ledger.counts(release_id)
         result.elapsed = time.monotonic() - started
         ledger.finish_run(run, _run_outcome(result))

@@ -14,8 +14,8 @@ the process dies or its connection drops, and never while it is merely slow. So:
 - :class:`SharedRateLimiter` grants the start of each message against the ``sends`` history of
   all senders, under an advisory lock, with the database's clock, so a relay's limit holds for
   all of them together;
-- :func:`suppressed` is asked just before each message leaves, so a suppression recorded on
-  another machine stops it at once.
+- suppressions are checked by ``Ledger.mark_sending`` itself, in the statement that marks a
+  row ``sending``, so a suppression recorded on another machine stops the message at once.
 
 SQLite ledgers use none of this: there the workspace lock lets one process send at a time.
 """
@@ -27,8 +27,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from .envelope import Outcome
-from .ledgerdb import LOCK_CLASS
+from .ledgerdb import LOCK_CLASS, PgConnection, pg_connect
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -127,10 +126,14 @@ def note_plan(ledger: Ledger, number: int) -> None:
         ledger.db.execute("UPDATE senders SET plan = ? WHERE id = ?", (number, ledger.sender))
 
 
-def claim(ledger: Ledger, release_id: str, statuses: Sequence[Status], *, plan: int, count: int) -> list[Row]:
+def claim(
+    ledger: Ledger, release_id: str, statuses: Sequence[Status], *, plan: int, count: int, after: int = 0
+) -> list[Row]:
     """Claim up to ``count`` unclaimed rows of ``release_id`` in one of ``statuses`` for this
     sender, in row order; rows another sender is claiming at this instant are skipped, not
-    waited for. The unsent claims of a sender that died are taken over."""
+    waited for. The unsent claims of a sender that died are taken over. Only rows whose id is
+    above ``after`` are looked at: the primary key is walked from there, not past every row
+    already sent."""
     from .ledger import _ROW_COLUMNS, Row
 
     if ledger.sender is None:
@@ -139,8 +142,8 @@ def claim(ledger: Ledger, release_id: str, statuses: Sequence[Status], *, plan: 
     found = ledger.db.execute(
         f"UPDATE deliveries SET sender = ? WHERE id IN (SELECT id FROM deliveries "  # noqa: S608
         f"WHERE release_id = ? AND plan = ? AND status IN ({marks}) AND (sender IS NULL OR sender NOT IN ({LIVE})) "
-        f"ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING {_ROW_COLUMNS}",
-        (ledger.sender, release_id, plan, *statuses, count),
+        f"AND id > ? ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING {_ROW_COLUMNS}",
+        (ledger.sender, release_id, plan, *statuses, after, count),
     ).fetchall()
     return sorted((Row(*row) for row in found), key=lambda row: row.id)
 
@@ -150,59 +153,48 @@ def claims(
 ) -> Iterator[Row]:
     """Rows for this sender to send, claimed ``batch`` at a time as they are needed, until none
     is left unclaimed (or ``limit`` rows were claimed)."""
-    taken = 0
+    taken = after = 0
     while limit is None or taken < limit:
         count = batch if limit is None else min(batch, limit - taken)
-        rows = claim(ledger, release_id, statuses, plan=plan, count=count)
+        rows = claim(ledger, release_id, statuses, plan=plan, count=count, after=after)
+        if not rows and after:
+            # Rows below the cursor may have come free since (a sender died): look once more
+            # from the start before calling it done.
+            after = 0
+            continue
         if not rows:
             return
         taken += len(rows)
+        after = rows[-1].id
         yield from rows
 
 
-def hold_if_suppressed(ledger: Ledger) -> Callable[[Row], Outcome | None]:
-    """For the engine: a row whose address was suppressed since the plan is recorded
-    ``suppressed`` instead of being sent."""
-
-    def hold(row: Row) -> Outcome | None:
-        reason = suppressed(ledger, row.address.casefold())
-        if reason is None:
-            return None
-        ledger.db.execute(
-            "UPDATE deliveries SET status = 'suppressed', reason = ?, updated_at = ? WHERE id = ?",
-            (reason, ledger._now(), row.id),
-        )
-        return Outcome("suppressed", None, reason)
-
-    return hold
-
-
-def suppressed(ledger: Ledger, address_key: str) -> str | None:
-    """The reason ``address_key`` is on the do-not-contact list now, or None."""
-    found = ledger.db.execute(
-        "SELECT reason FROM suppressions WHERE address_key = ?", (address_key,)
-    ).fetchone()
-    return None if found is None else (str(found[0]) or "on the do-not-contact list")
+def rate_connection(ledger: Ledger) -> PgConnection:
+    """A second connection to the ledger's database, for :class:`SharedRateLimiter`."""
+    target = str(ledger.path)
+    return PgConnection(pg_connect(target, application="reldist rate"), target)
 
 
 class SharedRateLimiter:
     """A :class:`RateLimiter` whose memory is the ``sends`` table: every sender's grants count.
 
     Each grant is one transaction under an advisory lock: read the latest grants, and either
-    record this one (the database's clock) or learn how long to wait. The rules are
+    record this one (the database's clock) or learn how long to wait. ``db`` is a connection of
+    its own (:func:`rate_connection`): the engine's ledger writes, single statements from other
+    threads, must not fall inside these transactions. The rules are
     :class:`RateLimiter`'s (sliding window, even pacing up to an hour).
     """
 
     def __init__(
         self,
         rates: Sequence[Rate],
-        ledger: Ledger,
+        db: PgConnection,
         *,
         sleep: Callable[[float], Awaitable[None]],
         prune_every: int = 500,
     ) -> None:
         self.rates = tuple(rates)
-        self.ledger = ledger
+        self.db = db
         self._sleep = sleep
         self._keep = max((rate.count for rate in self.rates), default=1)
         self._longest = max((rate.period for rate in self.rates), default=0.0)
@@ -217,7 +209,7 @@ class SharedRateLimiter:
 
     def _try(self) -> float:
         """Grant now (0.0) or say how many seconds until a grant may come."""
-        db = self.ledger.db
+        db = self.db
         db.execute("BEGIN")
         try:
             db.execute("SELECT pg_advisory_xact_lock(?, ?)", (LOCK_CLASS, RATE_LOCK))
