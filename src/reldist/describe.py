@@ -46,6 +46,11 @@ def utc_offset(when: dt.datetime) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 recipient``, ``3 recipients``; ``count(1, "copy", "copies")``."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
 def recipients_were(n: int) -> str:
     """``1 recipient was``, ``3 recipients were``."""
     return "1 recipient was" if n == 1 else f"{n} recipients were"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .describe import describe_duration, describe_time, recipients_were
+from .describe import count, describe_duration, describe_time, recipients_were
 from .dispatchlog import DispatchLog
 from .engine import SendResult, Sleep
 from .envelope import Outcome
@@ -305,7 +305,9 @@ def _take(
     elif sent.unreachable:
         remaining = sent.counts.get("queued", 0) + sent.counts.get("deferred", 0)
         run.action, run.exit_code = "stopped", sent.stop_code
-        run.cause = f"{rid}: stopped: {sent.unreachable}; {remaining} recipients left for the next run"
+        run.cause = (
+            f"{rid}: stopped: {sent.unreachable}; {count(remaining, 'recipient')} left for the next run"
+        )
         run.problems.append(run.cause)
     elif sent.recovered_unknown or any(sent.outcomes.get(s) for s in ("failed", "deferred", "unknown")):
         run.exit_code = 3

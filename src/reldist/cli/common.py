@@ -82,6 +82,7 @@ def warn(text: str) -> None:
 def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
     """The preflight summary: problems first, each on its own line, then the counts."""
     from ..config import format_size
+    from ..describe import count
 
     release = report.release
     click.echo(
@@ -97,9 +98,9 @@ def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
     languages = ", ".join(f"{lang} first {n}" for lang, n in sorted(report.by_language.items()))
     templates = ", ".join(f"{name} {n}" for name, n in sorted(report.by_template.items()))
     click.echo(
-        f"{report.ready} recipients ready ({languages or 'none'}; templates: {templates or 'none'}); "
+        f"{count(report.ready, 'recipient')} ready ({languages or 'none'}; templates: {templates or 'none'}); "
         f"{len(report.invalid)} skipped, {len(report.suppressed)} suppressed, "
-        f"{len(report.duplicates)} duplicates merged"
+        f"{count(len(report.duplicates), 'duplicate')} merged"
     )
     if report.ready:
         click.echo(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..describe import count
 from ..job import Job
 from ..preview import write_preview
 from . import common
@@ -52,7 +53,7 @@ def preview(
         for (languages, template), count in sorted(result.groups.items())
     )
     click.echo(
-        f"{result.recipients} recipients ({groups or 'none'}); {result.skipped} not sent (skipped, do not contact or merged)."
+        f"{count(result.recipients, 'recipient')} ({groups or 'none'}); {result.skipped} not sent (skipped, do not contact or merged)."
     )
     warnings = sum(1 for f in result.findings if f.level != "note")
     if warnings:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..describe import count
 from ..report import Format, latest_feedback, local_time, summary, write_report
 from . import common
 
@@ -41,10 +42,10 @@ def status(ctx: click.Context, release: str | None) -> None:
     if not info.total and not info.tests:
         click.echo(f"{rid}: nothing recorded yet ('reldist send {rid}' sends it).")
         return
-    click.echo(f"{rid}: {info.total} recipients")
-    for name, count in info.counts.items():
-        if count:
-            click.echo(f"  {name:<11}{count}")
+    click.echo(f"{rid}: {count(info.total, 'recipient')}")
+    for name, number in info.counts.items():
+        if number:
+            click.echo(f"  {name:<11}{number}")
     for title, rows in (
         ("Failed", info.failed),
         ("Deferred", info.deferred),
@@ -63,8 +64,8 @@ def status(ctx: click.Context, release: str | None) -> None:
     feedback = {kind: n for kind, n in info.feedback.items() if n}
     if feedback:
         click.echo("Feedback (from 'reldist inbox' and the unsubscribe links):")
-        for kind, count in feedback.items():
-            click.echo(f"  {kind:<15}{count}")
+        for kind, number in feedback.items():
+            click.echo(f"  {kind:<15}{number}")
     if info.bounces:
         click.echo("Hard bounces (suppressed):")
         for address, when, detail in info.bounces:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..describe import count, recipients_were
 from ..engine import SendResult
 from ..errors import ContactsError
 from ..job import Job
@@ -130,7 +131,9 @@ def send(
                 if resend_unknown
                 else "add --resend-unknown to send to them again"
             )
-            common.warn(f"{unknown} recipients may or may not have received an earlier attempt; {hint}.")
+            common.warn(
+                f"{count(unknown, 'recipient')} may or may not have received an earlier attempt; {hint}."
+            )
         click.echo(f"Transport: {transport.describe()}")
         if dry_run:
             click.echo("Dry run: nothing was sent or recorded.")
@@ -197,7 +200,7 @@ def print_result(result: SendResult) -> None:
         click.echo(f"Other senders are still sending {result.elsewhere} of them.")
     if result.recovered_unknown:
         common.warn(
-            f"{result.recovered_unknown} recipients were being sent when an earlier run stopped; "
+            f"{recipients_were(result.recovered_unknown)} being sent when an earlier run stopped; "
             "they are marked unknown (see 'reldist status')."
         )
     if result.unreachable:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..deliverability import check_release
+from ..describe import count
 from ..errors import ConfigError, ReldistError
 from ..findings import CheckResult, failure
 from ..job import Job
@@ -35,7 +36,7 @@ def init(directory: Path | None, force: bool) -> None:
                 "('reldist init press-office'), or 'reldist init .' to add the workspace here"
             )
     written = init_workspace(directory, force=force)
-    click.echo(f"Created a reldist workspace in {directory} ({len(written)} files).")
+    click.echo(f"Created a reldist workspace in {directory} ({count(len(written), 'file')}).")
     click.echo("Next:")
     click.echo(f"  cd {directory}")
     click.echo("  reldist check releases/2026-11-eu-karaganda")
