@@ -54,7 +54,9 @@ def originals(root: Path) -> list[Original]:
 
     with sqlite3.connect(root / "reldist.db") as db:
         return [
-            Original(address, message_id, "EU project", f"To: {address}\nMessage-ID: {message_id}\nSubject: EU\n")
+            Original(
+                address, message_id, "EU project", f"To: {address}\nMessage-ID: {message_id}\nSubject: EU\n"
+            )
             for address, message_id in db.execute(
                 "SELECT address, message_id FROM deliveries WHERE status = 'sent' AND address NOT LIKE '%газета%'"
             )
@@ -112,14 +114,28 @@ def main() -> None:
                 sys.exit(run.stderr or run.stdout)
             again = run_child([reldist, "inbox", "--maildir", str(maildir)], cwd=root)
             rows.append(
-                [n, f"{run.wall:.2f}", f"{n / run.wall:,.0f}", f"{run.cpu:.2f}", f"{run.maxrss_mb:.1f}",
-                 f"{n / again.wall:,.0f}", run.stdout.strip().splitlines()[-1][:150]]  # fmt: skip
+                [
+                    n,
+                    f"{run.wall:.2f}",
+                    f"{n / run.wall:,.0f}",
+                    f"{run.cpu:.2f}",
+                    f"{run.maxrss_mb:.1f}",
+                    f"{n / again.wall:,.0f}",
+                    run.stdout.strip().splitlines()[-1][:150],
+                ]  # fmt: skip
             )
             shutil.rmtree(maildir)
     info = machine()
-    print(f"reldist inbox over a Maildir: {info['reldist']}, Python {info['python']}, {info['cpus']} CPUs ({info['cpu']})")
+    print(
+        f"reldist inbox over a Maildir: {info['reldist']}, Python {info['python']}, {info['cpus']} CPUs ({info['cpu']})"
+    )
     print()
-    print(table(["reports", "wall s", "msg/s", "CPU s", "peak RSS MB", "msg/s again (all recorded)", "summary"], rows))
+    print(
+        table(
+            ["reports", "wall s", "msg/s", "CPU s", "peak RSS MB", "msg/s again (all recorded)", "summary"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ defaults otherwise) and a fresh ledger, and a fresh sink process. Modes (``--mod
 ``sink``: Postfix's ``smtp-sink`` (Debian package ``postfix``: ``apt-get install postfix``; the
 daemon itself is not needed and is not started by this script). ``delay``: ``delaysink.py``,
 which waits ``--delay`` (0.020 s) before every reply. ``mailmerge``: the awdeorio ``mailmerge``
-command from a separate virtualenv (``--mailmerge``, default /tmp/mm-venv/bin/mailmerge) sending
+command from a separate virtualenv (``--mailmerge``, default benchmarks/out/mm-venv/bin/mailmerge) sending
 the same N recipients through smtp-sink with a template that carries the same text and HTML.
 Results go to ``benchmarks/out/send-*.json`` and are printed as Markdown tables.
 """
@@ -351,7 +351,8 @@ def run_mailmerge(root: Path, n: int, command: str) -> dict[str, object]:
     if not Path(command).exists():
         raise SystemExit(
             f"{command}: not found. Install mailmerge in a separate virtualenv:\n"
-            "    python3 -m venv /tmp/mm-venv && /tmp/mm-venv/bin/pip install mailmerge"
+            f"    python3 -m venv {OUT / 'mm-venv'} && {OUT / 'mm-venv' / 'bin' / 'pip'} install mailmerge\n"
+            "(bash benchmarks/run_all.sh makes it)"
         )
     server = Sink("smtp-sink")
     folder = root / "mailmerge"
@@ -494,7 +495,9 @@ def main() -> None:
     parser.add_argument(
         "--smtp-extra", default="", help="more [smtp] lines, e.g. 'messages_per_connection = 1000'"
     )
-    parser.add_argument("--mailmerge", default="/tmp/mm-venv/bin/mailmerge", help="the mailmerge command")
+    parser.add_argument(
+        "--mailmerge", default=str(OUT / "mm-venv" / "bin" / "mailmerge"), help="the mailmerge command"
+    )
     parser.add_argument("--keep", type=Path, help="make the workspaces under this folder and keep them")
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
