@@ -122,7 +122,7 @@ def test_bad_rows_are_reported_with_file_and_line_and_the_rest_go(office: Path) 
     assert "contacts/regional.csv:3: 'ivan@@mail.kz' is not an email address" in out
     assert "contacts/regional.csv:4:" in out and "merged" in out
     assert "contacts/regional.csv:5: template 'nosuch' does not exist" in out
-    assert "1 recipients ready" in out
+    assert "1 recipient ready" in out
     code, out = run("check", RELEASE, "--strict")
     assert code == 1
     code, out = run("send", RELEASE, "--yes")
@@ -348,10 +348,10 @@ def test_status_of_every_release_and_the_table_report(office: Path) -> None:
 def test_where_matches_one_of_the_tags(office: Path) -> None:
     code, out = run("check", RELEASE, "--where", "tags=tv")
     assert code == 0, out
-    assert "1 recipients ready" in out  # only d.volkov@example.net has the tv tag
+    assert "1 recipient ready" in out  # only d.volkov@example.net has the tv tag
     code, out = run("check", RELEASE, "--where", "tags=national", "--where", "lang=en")
     assert code == 0
-    assert "1 recipients ready (en first 1" in out  # laura.d@example.org
+    assert "1 recipient ready (en first 1" in out  # laura.d@example.org
 
 
 @pytest.mark.parametrize("one_pass", [True, False], ids=["send --yes (one pass)", "preflight, then send"])
