@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, make_workspace
-from reldist.config import _PLAIN_ADDRESS, find_config, load_config, parse_duration, parse_size, plain_address
+from reldist.config import find_config, load_config
 from reldist.errors import ConfigError, ReleaseError
 from reldist.markup import convert
 from reldist.release import find_release, load_release
+from reldist.values import _PLAIN_ADDRESS, parse_duration, parse_size, plain_address
 
 
 def write(path: Path, text: str) -> Path:

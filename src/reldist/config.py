@@ -27,6 +27,7 @@ from .feedback.settings import InboxSettings, parse_inbox
 from .ledgerdb import parse_target
 from .schema import Schema, check_table, str_list
 from .settings import DispatchSettings, DkimSettings, Rate, RetrySettings, SmtpSettings, parse_rate
+from .values import address, optional_address, parse_duration, parse_size
 
 CONFIG_NAME = "reldist.toml"
 
@@ -180,8 +181,8 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
             raise ConfigError(f"missing 'sender.{key}'", place=where)
     sender = Sender(
         name=sender_table["name"].strip(),
-        address=_address(sender_table["address"], where, "sender.address"),
-        reply_to=_opt_address(sender_table.get("reply_to"), where, "sender.reply_to"),
+        address=address(sender_table["address"], where, "sender.address"),
+        reply_to=optional_address(sender_table.get("reply_to"), where, "sender.reply_to"),
         organisation=sender_table.get("organisation", "").strip(),
         bounce=_bounce(sender_table.get("bounce"), where),
     )
@@ -199,7 +200,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
 
     unsub = data.get("unsubscribe", {})
     check_table(unsub, _UNSUBSCRIBE, where=where, prefix="unsubscribe.", error=ConfigError)
-    mailto = _opt_address(unsub.get("mailto"), where, "unsubscribe.mailto")
+    mailto = optional_address(unsub.get("mailto"), where, "unsubscribe.mailto")
     url = unsub.get("url")
     if url is not None and not re.match(r"https?://", url):
         raise ConfigError(f"'unsubscribe.url' must start with https:// (got {url!r})", place=where)
@@ -320,13 +321,13 @@ def check_numbers(values: dict[str, float], where: str) -> None:
 
 def _bounce(value: str | None, where: str) -> str | None:
     if value is None or "{token}" not in value:
-        return _opt_address(value, where, "sender.bounce")
+        return optional_address(value, where, "sender.bounce")
     local = value.strip().rpartition("@")[0]
     if "{token}" not in local or local.count("{token}") != 1:
         raise ConfigError(
             f"{where}: 'sender.bounce' takes {{token}} in the part before @, such as bounces+{{token}}@example.org"
         )
-    checked = _address(value.strip().replace("{token}", "t" * 20), where, "sender.bounce")
+    checked = address(value.strip().replace("{token}", "t" * 20), where, "sender.bounce")
     return checked.replace("t" * 20, "{token}", 1)
 
 
@@ -397,78 +398,3 @@ def _smtp(
 def _path(root: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else root / path
-
-
-# Most configured addresses are short and plain (press@ecomuseum.kz): email-validator accepts
-# them and returns them unchanged, and importing it costs ~35 ms of every command's start
-# (`reldist status` needs no more of it). Anything else goes through email-validator;
-# tests/test_config_release.py checks that the two agree on what this lets through.
-_PLAIN_ADDRESS = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]{2,24}")
-_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})  # email-validator's
-
-
-def plain_address(text: str) -> bool:
-    """True when ``text`` is an address email-validator would accept and leave as it is."""
-    return (
-        len(text) <= 64
-        and _PLAIN_ADDRESS.fullmatch(text) is not None
-        and text.rpartition(".")[2] not in _SPECIAL_USE
-    )
-
-
-def _address(value: str, where: str, key: str) -> str:
-    if plain_address(value.strip()):
-        return value.strip()
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ConfigError(f"'{key}' {value!r} is not an email address: {exc}", place=where) from None
-
-
-def _opt_address(value: str | None, where: str, key: str) -> str | None:
-    return None if value is None or not value.strip() else _address(value, where, key)
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|min|s)", re.IGNORECASE)
-_UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "min": 60.0, "s": 1.0}
-
-
-def parse_duration(text: str, what: str) -> float:
-    """``"24h"``, ``"90m"``, ``"1h30m"``, ``"45s"``, ``"2d"`` as seconds."""
-    compact = text.replace(" ", "")
-    parts = _DURATION.findall(compact)
-    if not parts or "".join(f"{n}{u}" for n, u in parts).lower() != compact.lower():
-        raise ConfigError(f"{text!r} is not a duration such as 24h, 90m or 1h30m", place=what)
-    return sum(float(n) * _UNIT[u.lower()] for n, u in parts)
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|K|MB|M|GB|G)?\s*$", re.IGNORECASE)
-_SIZE_UNIT = {
-    "b": 1,
-    "k": 1024,
-    "kb": 1024,
-    "m": 1024**2,
-    "mb": 1024**2,
-    "g": 1024**3,
-    "gb": 1024**3,
-}
-
-
-def format_size(n: int) -> str:
-    """Bytes for people: ``912 bytes``, ``43.5 KB``, ``5.2 MB`` (the inverse of :func:`parse_size`)."""
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
-
-
-def parse_size(text: str, what: str) -> int:
-    """``"5MB"``, ``"102KB"``, ``"2000"`` as bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ConfigError(f"{text!r} is not a size such as 5MB or 102KB", place=what)
-    number, unit = match.groups()
-    return int(float(number) * _SIZE_UNIT[(unit or "b").lower()])

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import format_size
 from .findings import Finding
 from .references import line_of, recipient_variables, referenced_templates, target_kind
 from .render import format_when
+from .values import format_size
 
 if TYPE_CHECKING:
     from .deliverability import Inspector

@@ -81,8 +81,8 @@ def warn(text: str) -> None:
 
 def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
     """The preflight summary: problems first, each on its own line, then the counts."""
-    from ..config import format_size
     from ..describe import count
+    from ..values import format_size
 
     release = report.release
     click.echo(
