@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=2, help="[smtp] connections of each sender")
     parser.add_argument("--delay", type=float, default=0.020)
     parser.add_argument("--synchronous-commit", default="on", choices=("on", "off"))
+    parser.add_argument("--ledgers", default="sqlite,postgresql", help="sink: which ledgers, in order")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="reldist-bench-senders-"))
     results: list[dict[str, object]] = []
@@ -222,7 +223,11 @@ def main() -> None:
             else:
                 for n in (int(s) for s in args.sizes.split(",")):
                     root = make_workspace(base / f"ws{n}", n)
-                    for target in (None, new_database(socket_folder)):
+                    wanted = args.ledgers.split(",")
+                    targets = [None] * ("sqlite" in wanted) + [new_database(socket_folder)] * (
+                        "postgresql" in wanted
+                    )
+                    for target in targets:
                         result = one(root, target, n, args.connections)
                         print(f"{result['ledger']} {n}: {result['rate']:.0f} msg/s", flush=True)
                         results.append(result)
