@@ -13,7 +13,6 @@ all ``status`` and ``report`` need, and it keeps them from importing the Markdow
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Iterable
@@ -75,6 +74,8 @@ def bad_list_name(value: str) -> str | None:
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'regional'?"`` for the closest of ``choices``, or ``""`` when none is close."""
     known = list(choices)
+    import difflib  # only when a name is wrong: not on every command's start
+
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
     if not close:
         folded = {c.casefold(): c for c in known}

@@ -20,7 +20,6 @@ from typing import IO
 from .config import CONFIG_NAME, Config, find_config, load_config
 from .errors import ConfigError, LockHeldError
 from .ledger import Clock, Ledger, utcnow
-from .tokens import KEY_FILE, add_key
 
 #: What ``reldist init`` copies: the repository's example workspace, packaged into the wheel
 #: under ``reldist/example/`` (pyproject.toml, hatch ``force-include``).
@@ -151,6 +150,8 @@ def init_workspace(target: Path, *, force: bool = False) -> list[Path]:
         (target / folder_name).mkdir(exist_ok=True)
     # The key that signs unsubscribe links; kept when a workspace is re-initialised (--force),
     # since a new key would break the links already sent.
+    from .tokens import KEY_FILE, add_key  # hmac, secrets: only init makes a key
+
     if add_key(target / KEY_FILE):
         written.append(target / KEY_FILE)
     return written
