@@ -101,11 +101,28 @@ def test_a_shared_rate_holds_at_the_server_across_three_senders(tmp_path: Path, 
     assert len(arrivals) == total
     senders = Counter(sender for status, sender, _ in rows(pg_url).values() if status == "sent")
     assert len(senders) >= 2, senders  # more than one sender took part
-    # Grants are spaced by the database's clock; arrival times differ from them by the loopback
-    # transit, a few ms: a window 30 ms shorter than the period must never see more than the limit.
-    for i, start_at in enumerate(arrivals):
-        assert sum(1 for t in arrivals[i:] if t <= start_at + 1.0 - 0.03) <= per_second
-    assert arrivals[-1] - arrivals[0] >= (total - 1) / per_second - 0.1  # paced evenly: 1/15 s apart
+    # The limiter's promise is on the grants, stamped by the database's clock: any one-second window
+    # holds at most the limit, whichever sender took them.
+    grants = sends(pg_url)
+    assert len(grants) == total
+    assert most_in_window(grants, 1.0) <= per_second
+    assert grants[-1] - grants[0] >= (total - 1) / per_second - 0.01  # paced evenly: 1/15 s apart
+    # At the server, arrivals trail their grants by the loopback transit and by how soon each
+    # process is scheduled, which on a loaded machine can be tens of milliseconds: a window 250 ms
+    # shorter than the period still never sees more than the limit, and the pacing shows.
+    assert most_in_window(arrivals, 1.0 - 0.25) <= per_second
+    assert arrivals[-1] - arrivals[0] >= (total - 1) / per_second - 0.25
+
+
+def sends(url: str) -> list[float]:
+    """The shared rate limiter's grants (seconds since the epoch, the database's clock), in order."""
+    with psycopg.connect(url) as db:
+        return [float(at) for (at,) in db.execute("SELECT at FROM sends ORDER BY at")]
+
+
+def most_in_window(times: list[float], width: float) -> int:
+    """The most of ``times`` (sorted) that fall in any window [t, t + width)."""
+    return max(sum(1 for t in times[i:] if t < start + width) for i, start in enumerate(times))
 
 
 @pytest.mark.slow
