@@ -29,7 +29,8 @@ from .engine import SendResult, Sleep
 from .envelope import Outcome
 from .errors import LockHeldError, ReldistError, place
 from .job import Job
-from .ledger import Ledger, Row
+from .ledger import Ledger
+from .ledgerrows import Row
 from .plan import Preflight
 from .release import load_release
 from .schedule import SENDABLE, Schedule, Scheduled, State, existing_ledger, scan, too_late_mark

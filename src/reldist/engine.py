@@ -23,7 +23,8 @@ from typing import Protocol
 
 from .envelope import Outcome, Outgoing
 from .errors import ServerSetupError, TransportError
-from .ledger import Ledger, Row, Status, SuppressedError
+from .ledger import Ledger, SuppressedError
+from .ledgerrows import Row, Status
 from .settings import RetrySettings
 from .transport.base import Connection, Transport
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from .compose import Built, Composer
 from .envelope import Outgoing
-from .ledger import Ledger, PlanEntry, Row
+from .ledger import Ledger, PlanEntry
+from .ledgerrows import Row
 from .message import MessageBuilder
 from .plan import Planner, Preflight, contact_from_json
 from .release import Release

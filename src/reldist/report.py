@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
 
-from .ledger import STATUSES, Ledger, Row, Status
+from .ledger import Ledger
+from .ledgerrows import STATUSES, Row, Status
 
 Format = Literal["table", "csv", "json"]
 REPORT_KEYS = (

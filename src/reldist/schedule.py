@@ -31,7 +31,8 @@ from typing import Literal
 
 from .errors import ReldistError, ReleaseError, place
 from .job import Job
-from .ledger import Ledger, Status
+from .ledger import Ledger
+from .ledgerrows import Status
 from .names import check_id
 from .release import load_release, parse_when
 from .workspace import Workspace

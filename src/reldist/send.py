@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .engine import Limiter, OnResult, SendResult, Sleep, deliver
 from .job import Job, Planned
-from .ledger import Ledger, Row, Status
+from .ledger import Ledger
+from .ledgerrows import Row, Status
 from .ratelimit import RateLimiter, lookback
 from .transport.base import Transport
 from .transport.factory import check_transport, make_transport

@@ -31,7 +31,8 @@ from .ledgerdb import LOCK_CLASS, PgConnection, pg_connect
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from .ledger import Ledger, Row, Status
+    from .ledger import Ledger
+    from .ledgerrows import Row, Status
     from .settings import Rate
 
 #: First key of each sender's session lock (the second is its id).
@@ -134,7 +135,7 @@ def claim(
     waited for. The unsent claims of a sender that died are taken over. Only rows whose id is
     above ``after`` are looked at: the primary key is walked from there, not past every row
     already sent."""
-    from .ledger import _ROW_COLUMNS, Row
+    from .ledgerrows import _ROW_COLUMNS, Row
 
     if ledger.sender is None:
         raise RuntimeError("claim() needs a sender: join() first")

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 from .config import Config
 from .errors import ConfigError
 from .feedback.store import Feedback, unsubscribe
-from .ledger import Ledger, Row
+from .ledger import Ledger
+from .ledgerrows import Row
 from .render import unsubscribe_keys
 
 if TYPE_CHECKING:

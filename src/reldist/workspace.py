@@ -19,7 +19,8 @@ from typing import IO
 
 from .config import CONFIG_NAME, Config, find_config, load_config
 from .errors import ConfigError, LockHeldError
-from .ledger import Clock, Ledger, utcnow
+from .ledger import Ledger
+from .ledgerrows import Clock, utcnow
 
 #: What ``reldist init`` copies: the repository's example workspace, packaged into the wheel
 #: under ``reldist/example/`` (pyproject.toml, hatch ``force-include``).

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..envelope import Outcome
-from ..ledger import Row
+from ..ledgerrows import Row
 
 
 class Progress:

@@ -11,7 +11,7 @@ from ..describe import count, recipients_were
 from ..engine import SendResult
 from ..errors import ContactsError
 from ..job import Job
-from ..ledger import Status
+from ..ledgerrows import Status
 from ..proofs import send_test
 from ..release import Release
 from ..send import RESUME, RETRY, UNKNOWN, send_release

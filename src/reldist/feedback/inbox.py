@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Literal
 
 from ..config import Config
 from ..errors import ConfigError, ReldistError
-from ..ledger import Ledger, Row
+from ..ledger import Ledger
+from ..ledgerrows import Row
 from ..tokens import Keys, verify_verp
 from .classify import Report, classify, message_key, parse
 from .store import Feedback, Kind, unsubscribe

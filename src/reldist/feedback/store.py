@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from ..ledger import Ledger, Row
+from ..ledger import Ledger
+from ..ledgerrows import Row
 from ..tokens import Keys
 
 __all__ = ["FEEDBACK", "Event", "Feedback", "Kind", "Suppression", "unsubscribe"]
