@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, contact, make_workspace, parse
-from reldist.message import MessageBuilder, check_header_block, header
+from reldist.headers import check_header_block, header
+from reldist.message import MessageBuilder
 from reldist.release import Attachment, load_release
 from reldist.render import Renderer
 from reldist.workspace import open_workspace

@@ -16,7 +16,7 @@ README = ROOT / "README.md"
 #: Loading, the release, contacts and composing: plain data in, plain data out.
 PIPELINE = {
     "config", "settings", "schema", "names", "release", "markup", "contacts", "sheets", "vocabulary",
-    "render", "stencil", "describe", "message", "dkim", "tokens", "compose", "envelope", "errors",
+    "render", "stencil", "describe", "message", "headers", "dkim", "tokens", "compose", "envelope", "errors",
 }  # fmt: skip
 #: The rooms that send: none of the pipeline's modules may import them.
 DELIVERY = ("send", "engine", "ratelimit", "proofs", "dispatch", "transport")

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from helpers import RELEASE_ID, contact, make_workspace, parse, parts
 from reldist.contacts import Contact, read_contacts
-from reldist.message import Base64Blocks, MessageBuilder, build_reference, clean, encoded_words, header
+from reldist.headers import clean, encoded_words, header
+from reldist.message import Base64Blocks, MessageBuilder, build_reference
 from reldist.release import load_release
 from reldist.render import Renderer
 from reldist.workspace import open_workspace
@@ -193,7 +194,7 @@ def raw_header(data: bytes, name: str) -> str:
 
 
 def decoded_name(data: bytes, name: str) -> str:
-    """The display name of an address header decoded as RFC 2047 says (see message.phrase)."""
+    """The display name of an address header decoded as RFC 2047 says (see headers.phrase)."""
     value = raw_header(data, name)
     value = value.rsplit("<", 1)[0].strip() if "<" in value else ""
     if value.startswith('"') and value.endswith('"'):
