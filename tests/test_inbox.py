@@ -174,7 +174,7 @@ def test_each_format_is_classified_and_names_our_message(
     maker: Callable[[Original], bytes], kind: str, severity: str, status: str
 ) -> None:
     from reldist.feedback.classify import classify
-    from reldist.feedback.classify import parse as parse_raw
+    from reldist.feedback.incoming import parse as parse_raw
 
     raw = maker(SAMPLE)
     report = classify(parse_raw(raw), raw)

@@ -26,7 +26,8 @@ from ..errors import ConfigError, ReldistError
 from ..ledger import Ledger
 from ..ledgerrows import Row
 from ..tokens import Keys, verify_verp
-from .classify import Report, classify, message_key, parse
+from .classify import classify
+from .incoming import Report, message_key, parse
 from .store import Feedback, Kind, unsubscribe
 
 if TYPE_CHECKING:
