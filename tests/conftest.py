@@ -34,6 +34,12 @@ def enable_url(root: Path) -> None:
 @pytest.fixture
 def originals(office: Path) -> dict[str, Original]:
     """The example sent to the outbox: {address: what a report quotes of its message}."""
+    return send_originals(office)
+
+
+def send_originals(office: Path) -> dict[str, Original]:
+    """Send the example (one-click links on) to the outbox, into whatever ledger reldist.toml
+    names; returns {address: what a report quotes of its message}."""
     enable_url(office)
     code, output = run("send", RELEASE_ID, "--yes")
     assert code == 0, output

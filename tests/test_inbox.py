@@ -239,3 +239,37 @@ def test_status_report_and_suppressed_show_the_feedback(
     assert code == 0 and r[0] in output and "bounce" in output
     code, output = run("suppressed", "--format", "csv")
     assert output.lstrip("\ufeff").startswith("address,reason,source,created_at")
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        (
+            'password_env = "RELDIST_TEST_UNSET_IMAP_PASSWORD"',
+            "reldist.toml: [inbox] password_env: environment variable RELDIST_TEST_UNSET_IMAP_PASSWORD is not set",
+        ),
+        (
+            'password_command = "false"',
+            "reldist.toml: [inbox] password_command: 'false' exited with status 1",
+        ),
+        ('password_command = "true"', "reldist.toml: [inbox] password_command: 'true' printed nothing"),
+        (
+            'token_command = "/nonexistent/get-token"',
+            "reldist.toml: [inbox] token_command: cannot run '/nonexistent/get-token'",
+        ),
+    ],
+)
+def test_a_missing_inbox_secret_names_the_inbox_table(
+    office: Path, monkeypatch: pytest.MonkeyPatch, secret: str, expected: str
+) -> None:
+    """The IMAP login's secret comes from [inbox], not [smtp]: its errors say where to look."""
+    monkeypatch.delenv("RELDIST_TEST_UNSET_IMAP_PASSWORD", raising=False)
+    toml = office / "reldist.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8")
+        + f'\n[inbox]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\nusername = "press"\n{secret}\n',
+        encoding="utf-8",
+    )
+    code, output = run("inbox")
+    assert code == 1, output
+    assert expected in output and "[smtp]" not in output, output

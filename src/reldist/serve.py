@@ -24,7 +24,6 @@ import time
 import tomllib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -32,6 +31,7 @@ from .config import Config
 from .errors import ConfigError
 from .feedback.store import Feedback, unsubscribe
 from .ledger import Ledger
+from .ledgerdb import Target
 from .ledgerrows import Row
 from .render import unsubscribe_keys
 
@@ -119,7 +119,7 @@ def _render(lang: str, title: str, body: str) -> str:
     return _PAGE.format(lang=html.escape(lang), title=html.escape(title), body=body)
 
 
-def make_app(config: Config, *, ledger_path: Path | None = None) -> Starlette:
+def make_app(config: Config, *, ledger: Target | None = None) -> Starlette:
     """The ASGI application for ``config``'s workspace."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -134,19 +134,19 @@ def make_app(config: Config, *, ledger_path: Path | None = None) -> Starlette:
         )
     pattern, query_name = link_pattern(config.unsubscribe_url)
     strings = page_strings(config)
-    path = ledger_path or config.ledger_path
+    where = ledger if ledger is not None else config.ledger
     state: dict[str, Feedback] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # One connection, used only from the event loop's thread (the endpoints are async and
         # their SQL is short), so SQLite's one-thread rule holds without a pool.
-        ledger = Ledger.open(path)
-        state["feedback"] = Feedback(ledger)
+        opened = Ledger.open(where)
+        state["feedback"] = Feedback(opened)
         try:
             yield
         finally:
-            ledger.close()
+            opened.close()
 
     def words(row: Row) -> tuple[str, Mapping[str, str]]:
         for lang in (*row.language.split(","), "en"):

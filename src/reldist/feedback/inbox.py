@@ -237,9 +237,10 @@ class ImapSession:
 
 
 def imap_source(
-    settings: InboxSettings, *, environ: os._Environ[str] | dict[str, str] | None = None
+    settings: InboxSettings, *, environ: os._Environ[str] | dict[str, str] | None = None, place: str = ""
 ) -> ImapSession:
-    """Log in and select ``settings.folder``; the processed folder is created when missing."""
+    """Log in and select ``settings.folder``; the processed folder is created when missing.
+    Errors in the settings name ``place`` (the config file) and the ``[inbox]`` key."""
     import asyncio
 
     import imap_tools
@@ -250,15 +251,23 @@ def imap_source(
 
     s = settings
     if s.security == "none" and not is_loopback(s.host):
-        raise ConfigError(f'[inbox] security = "none" is for a server on this machine only, not {s.host}')
+        raise ConfigError(
+            f'[inbox] security = "none" is for a server on this machine only, not {s.host}', place=place
+        )
     context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
     smtp_like = SmtpSettings(
         host=s.host, port=s.port, security=s.security, username=s.username, password_env=s.password_env,
         password_command=s.password_command, token_command=s.token_command, auth=s.auth, timeout=s.timeout,
     )  # fmt: skip
     credentials = asyncio.run(
-        Secrets(smtp_like, environ if environ is not None else os.environ).credentials()
+        Secrets(
+            smtp_like, environ if environ is not None else os.environ, table="inbox", place=place
+        ).credentials()
     )
+    if credentials is None:  # parse_inbox refuses this; a library caller may not have used it
+        raise ConfigError(
+            "[inbox] needs 'username' and a password_env, password_command or token_command", place=place
+        )
     try:
         if s.security == "tls":
             box: MailBox | MailBoxStartTls | MailBoxUnencrypted = MailBox(
@@ -268,10 +277,6 @@ def imap_source(
             box = MailBoxStartTls(s.host, s.port, timeout=s.timeout, ssl_context=context)
         else:
             box = MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
-        if credentials is None:
-            raise ConfigError(
-                "[inbox] needs 'username' and a password_env, password_command or token_command"
-            )
         if credentials.mechanism == "xoauth2":
             box.xoauth2(credentials.username, credentials.secret.value, initial_folder=None)
         else:
@@ -310,7 +315,7 @@ def read_inbox(
             "or pass --maildir DIR or --mbox FILE"
         )
     keys = unsubscribe_keys(config)
-    with Ledger.open(config.ledger_path) as ledger:
+    with Ledger.open(config.ledger) as ledger:
         inbox = Inbox(
             ledger,
             keys,
@@ -324,7 +329,7 @@ def read_inbox(
         if mbox is not None:
             return inbox.run(mbox_source(mbox)), str(mbox)
         assert settings is not None
-        session = imap_source(settings)
+        session = imap_source(settings, place=config.path.name)
         try:
             return inbox.run(session.items(), move=session.move), f"{settings.host} {settings.folder}"
         finally:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..ledger import Ledger
+from ..ledgerdb import LOCK_CLASS
 from ..ledgerrows import Row
 from ..tokens import Keys
 
@@ -76,14 +77,24 @@ class Feedback:
         self._tokens: dict[tuple[str, int], dict[bytes, int]] = {}
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, lock: str | None = None) -> Iterator[None]:
         """One report is recorded whole or not at all (its event and its suppression). Inside
-        an open transaction (a batch of reports), it is part of that one."""
+        an open transaction (a batch of reports), it is part of that one.
+
+        ``lock`` names what no other writer may record at the same time (a delivery's
+        unsubscribe): SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time; on
+        PostgreSQL, where several ``serve`` or ``inbox`` processes may write at once, it is an
+        advisory lock held until the transaction ends."""
+        postgresql = self.ledger.dialect == "postgresql"
         if self.db.in_transaction:
+            if lock is not None and postgresql:
+                self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CLASS, lock))
             yield
             return
-        self.db.execute("BEGIN IMMEDIATE" if self.ledger.dialect == "sqlite" else "BEGIN")
+        self.db.execute("BEGIN" if postgresql else "BEGIN IMMEDIATE")
         try:
+            if lock is not None and postgresql:
+                self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CLASS, lock))
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -243,7 +254,9 @@ def unsubscribe(
 
     Returns False when it was recorded before (a repeated click, a mail read twice): nothing changes.
     """
-    with feedback.transaction():
+    # Two clicks at once (a mail provider's one-click POST and the reader's own, on two serve
+    # processes) must not both find no event and record two: one waits for the other.
+    with feedback.transaction(lock=f"unsubscribe:{row.id}"):
         if incoming is None and feedback.has(row, "unsubscribed"):
             feedback.suppress(row.address, reason=f"unsubscribed ({row.release_id})", source=source)
             return False

@@ -51,8 +51,14 @@ class Credentials:
 class Secrets:
     """The secret of one transport, resolved once (a token: every few minutes) and scrubbed."""
 
-    def __init__(self, settings: SmtpSettings, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, settings: SmtpSettings, environ: Mapping[str, str], *, table: str = "smtp", place: str = ""
+    ) -> None:
         self.settings = settings
+        # Errors name the table the settings came from ([smtp], or [inbox] for the IMAP login)
+        # and, when given, the file: "reldist.toml: [inbox] password_env: ...".
+        self.table = table
+        self.place = place
         self._environ = environ
         self._password: Secret | None = None
         self._token: Secret | None = None
@@ -85,13 +91,16 @@ class Secrets:
                 text = text.replace(form, "***")
         return text
 
+    def _error(self, text: str) -> ConfigError:
+        return ConfigError(f"[{self.table}] {text}", place=self.place)
+
     async def _run_command(self, key: str, command: str) -> str:
         try:
             argv = shlex.split(command)
         except ValueError as exc:
-            raise ConfigError(f"[smtp] {key}: cannot parse {command!r}: {exc}") from None
+            raise self._error(f"{key}: cannot parse {command!r}: {exc}") from None
         if not argv:
-            raise ConfigError(f"[smtp] {key}: is empty")
+            raise self._error(f"{key}: is empty")
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -100,23 +109,23 @@ class Secrets:
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
-            raise ConfigError(f"[smtp] {key}: cannot run {argv[0]!r}: {exc.strerror}") from None
+            raise self._error(f"{key}: cannot run {argv[0]!r}: {exc.strerror}") from None
         try:
             out, err = await asyncio.wait_for(process.communicate(), self.settings.timeout)
         except TimeoutError:
             process.kill()
             await process.wait()
-            raise ConfigError(
-                f"[smtp] {key}: {argv[0]!r} gave no answer within {self.settings.timeout:g} s"
+            raise self._error(
+                f"{key}: {argv[0]!r} gave no answer within {self.settings.timeout:g} s"
             ) from None
         if process.returncode != 0:
             lines = err.decode(errors="replace").strip().splitlines()
             detail = f": {lines[-1][:200]}" if lines else ""
-            raise ConfigError(f"[smtp] {key}: {argv[0]!r} exited with status {process.returncode}{detail}")
+            raise self._error(f"{key}: {argv[0]!r} exited with status {process.returncode}{detail}")
         lines = out.decode(errors="replace").splitlines()
         first = lines[0].strip() if lines else ""
         if not first:
-            raise ConfigError(f"[smtp] {key}: {argv[0]!r} printed nothing")
+            raise self._error(f"{key}: {argv[0]!r} printed nothing")
         return first
 
     async def credentials(self) -> Credentials | None:
@@ -137,9 +146,7 @@ class Secrets:
                 if s.password_env:
                     value = self._environ.get(s.password_env)
                     if value is None:
-                        raise ConfigError(
-                            f"[smtp] password_env: environment variable {s.password_env} is not set"
-                        )
+                        raise self._error(f"password_env: environment variable {s.password_env} is not set")
                     self._password = Secret(value)
                 else:
                     assert s.password_command is not None  # checked in settings.check_smtp
