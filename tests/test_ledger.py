@@ -60,8 +60,9 @@ def test_new_sqlite_ledger_is_wal(tmp_path: Path) -> None:
 def test_newer_ledger_is_refused(target: Path | str) -> None:
     Ledger.open(target).close()
     set_version(target, len(MIGRATIONS) + 1)
-    with pytest.raises(LedgerError, match="newer than this reldist"):
+    with pytest.raises(LedgerError, match="newer than this reldist") as caught:
         Ledger.open(target)
+    assert caught.value.place == str(target)  # the file or the database, as a field
 
 
 def test_older_ledger_is_upgraded(tmp_path: Path) -> None:
@@ -146,6 +147,8 @@ def test_ledger_setting_refuses_unknown_engines_and_passwords(
     with pytest.raises(ConfigError, match=message) as caught:
         parse_target(value, tmp_path, "reldist.toml")
     assert "secret" not in str(caught.value)
+    assert caught.value.place == "reldist.toml"
+    assert caught.value.message.startswith("'ledger' ")
 
 
 def test_plan_and_replan_never_resets_a_sent_row(target: Path | str) -> None:

@@ -51,13 +51,15 @@ def parse_target(value: str, root: Path, where: str) -> Target:
         return path if path.is_absolute() else root / path
     if scheme is not None and scheme[1].lower() not in ("postgresql", "postgres"):
         raise ConfigError(
-            f"{where}: 'ledger' {value!r}: unknown database {scheme[1]!r}; use a SQLite file name "
-            "(reldist.db) or a PostgreSQL URL (postgresql://user@host/dbname)"
+            f"'ledger' {value!r}: unknown database {scheme[1]!r}; use a SQLite file name "
+            "(reldist.db) or a PostgreSQL URL (postgresql://user@host/dbname)",
+            place=where,
         )
     if _has_password(value):
         raise ConfigError(
-            f"{where}: 'ledger' must not contain the password; put it in PGPASSWORD, ~/.pgpass or a "
-            "PostgreSQL service file"
+            "'ledger' must not contain the password; put it in PGPASSWORD, ~/.pgpass or a "
+            "PostgreSQL service file",
+            place=where,
         )
     return value
 
@@ -96,10 +98,10 @@ def pg_connect(target: str, *, application: str = "reldist") -> psycopg.Connecti
         conn = module.connect(target, autocommit=True, application_name=application[:63], connect_timeout=10)
     except module.OperationalError as exc:
         raise LedgerUnreachableError(
-            f"{target}: cannot reach the ledger database: {str(exc).strip()}"
+            f"cannot reach the ledger database: {str(exc).strip()}", place=target
         ) from None
     except module.ProgrammingError as exc:
-        raise LedgerError(f"{target}: not a usable PostgreSQL connection string: {exc}") from None
+        raise LedgerError(f"not a usable PostgreSQL connection string: {exc}", place=target) from None
     return cast("psycopg.Connection[Any]", conn)
 
 
@@ -140,7 +142,7 @@ class PgConnection:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: Exception) -> LedgerUnreachableError:
-        return LedgerUnreachableError(f"{self.target}: lost the ledger database: {str(exc).strip()}")
+        return LedgerUnreachableError(f"lost the ledger database: {str(exc).strip()}", place=self.target)
 
     @property
     def in_transaction(self) -> bool:
@@ -164,10 +166,11 @@ def connect(target: Target, *, create: bool = True, application: str = "reldist"
     return _open_sqlite(target, create=create)
 
 
-def _newer(where: object, version: int) -> LedgerError:
+def _newer(where: Target, version: int) -> LedgerError:
     return LedgerError(
-        f"{where}: the ledger is of version {version}, newer than this reldist understands "
-        f"({len(MIGRATIONS)}); upgrade reldist"
+        f"the ledger is of version {version}, newer than this reldist understands "
+        f"({len(MIGRATIONS)}); upgrade reldist",
+        place=str(where),
     )
 
 
@@ -175,14 +178,14 @@ def _open_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
     import sqlite3
 
     if not create and not path.exists():
-        raise LedgerError(f"{path}: no ledger yet (nothing has been sent from this workspace)")
+        raise LedgerError("no ledger yet (nothing has been sent from this workspace)", place=str(path))
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise LedgerError(f"{path}: cannot open the ledger: {exc}") from None
+        raise LedgerError(f"cannot open the ledger: {exc}", place=str(path)) from None
     if version > len(MIGRATIONS):
         db.close()
         raise _newer(path, version)
@@ -242,8 +245,9 @@ def _migrate_postgresql(db: PgConnection) -> None:
     except psycopg.errors.InsufficientPrivilege as exc:
         db.execute("ROLLBACK")
         raise LedgerError(
-            f"{db.target}: the ledger's schema needs an upgrade, and this database role may not "
-            f"change it ({str(exc).strip()}); run reldist once as the role that owns the tables"
+            "the ledger's schema needs an upgrade, and this database role may not "
+            f"change it ({str(exc).strip()}); run reldist once as the role that owns the tables",
+            place=db.target,
         ) from None
     except BaseException:
         if not db.conn.closed:

@@ -56,23 +56,23 @@ class InboxSettings:
 def parse_inbox(table: dict[str, Any], where: str, root: Path) -> InboxSettings:
     check_table(table, _INBOX, where=where, prefix="inbox.", error=ConfigError)
     if not table.get("host"):
-        raise ConfigError(f"{where}: missing 'inbox.host'")
+        raise ConfigError("missing 'inbox.host'", place=where)
     security = table.get("security", "tls")
     if security not in ("tls", "starttls", "none"):
         raise ConfigError(
-            f'{where}: \'inbox.security\' must be "tls", "starttls" or "none", not {security!r}'
+            f'\'inbox.security\' must be "tls", "starttls" or "none", not {security!r}', place=where
         )
     auth = table.get("auth", "auto")
     if auth not in ("auto", "plain", "login", "xoauth2"):
-        raise ConfigError(f"{where}: 'inbox.auth' must be auto, plain, login or xoauth2, not {auth!r}")
+        raise ConfigError(f"'inbox.auth' must be auto, plain, login or xoauth2, not {auth!r}", place=where)
     if not table.get("username") or not (
         table.get("password_env") or table.get("password_command") or table.get("token_command")
     ):
         raise ConfigError(
-            f"{where}: [inbox] needs 'username' and one of password_env, password_command, token_command"
+            "[inbox] needs 'username' and one of password_env, password_command, token_command", place=where
         )
     if table.get("soft_bounce_limit", 3) < 1:
-        raise ConfigError(f"{where}: 'inbox.soft_bounce_limit' must be at least 1")
+        raise ConfigError("'inbox.soft_bounce_limit' must be at least 1", place=where)
     ca_file = table.get("ca_file")
     return InboxSettings(
         host=table["host"],
