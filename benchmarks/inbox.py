@@ -26,8 +26,8 @@ from _measure import machine, run_child, table
 from _workspace import RELEASE, make_workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import corpus  # noqa: E402
-from corpus import Original  # noqa: E402
+import corpus
+from corpus import Original
 
 MIX = [
     (corpus.postfix_hard, 10),
@@ -122,7 +122,7 @@ def main() -> None:
                     f"{run.maxrss_mb:.1f}",
                     f"{n / again.wall:,.0f}",
                     run.stdout.strip().splitlines()[-1][:150],
-                ]  # fmt: skip
+                ]
             )
             shutil.rmtree(maildir)
     info = machine()
