@@ -56,17 +56,7 @@ def severity_of(status: str, action: str = "failed") -> Severity:
 def dsn(
     message: Message, raw: bytes, sender: str, date: dt.datetime | None, tokens: tuple[str, ...]
 ) -> Report:
-    blocks: list[Message] = []
-    for part in message.walk():
-        if part.get_content_type() == "message/delivery-status":
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                blocks.extend(p for p in payload if isinstance(p, Message))
-            elif isinstance(payload, str):  # some servers send it base64 or as plain text
-                text = part.get_payload(decode=True)
-                blocks.extend(
-                    _header_blocks(text.decode("utf-8", "replace") if isinstance(text, bytes) else payload)
-                )
+    blocks = _report_blocks(message, "message/delivery-status")
     worst: tuple[int, Severity, str, str] = (-1, "", "", "")
     recipients: list[str] = []
     rank = {"hard": 3, "policy": 2, "soft": 1, "": 0}
@@ -150,19 +140,7 @@ def _returned_ids(message: Message, raw: bytes) -> tuple[str, ...]:
 def arf(
     message: Message, raw: bytes, sender: str, date: dt.datetime | None, tokens: tuple[str, ...]
 ) -> Report:
-    fields: list[Message] = []
-    for part in message.walk():
-        if part.get_content_type() == "message/feedback-report":
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                fields.extend(p for p in payload if isinstance(p, Message))
-            else:
-                data = part.get_payload(decode=True)
-                fields.extend(
-                    _header_blocks(
-                        data.decode("utf-8", "replace") if isinstance(data, bytes) else str(payload)
-                    )
-                )
+    fields = _report_blocks(message, "message/feedback-report")
     kind = next((str(f.get("Feedback-Type", "")).strip() for f in fields if f.get("Feedback-Type")), "abuse")
     recipients = tuple(
         address_of(str(f.get(name, "")))
@@ -172,6 +150,24 @@ def arf(
     )
     return Report("complaint", "", "", f"feedback-type {kind}", recipients, _returned_ids(message, raw), tokens,
                   sender, date)  # fmt: skip
+
+
+def _report_blocks(message: Message, content_type: str) -> list[Message]:
+    """The header blocks of the message's ``content_type`` parts (``message/delivery-status``,
+    ``message/feedback-report``): as the email package parsed them, or read from the part's text
+    when a server sends it base64 or as plain text."""
+    blocks: list[Message] = []
+    for part in message.walk():
+        if part.get_content_type() == content_type:
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                blocks.extend(p for p in payload if isinstance(p, Message))
+            elif isinstance(payload, str):
+                data = part.get_payload(decode=True)
+                blocks.extend(
+                    _header_blocks(data.decode("utf-8", "replace") if isinstance(data, bytes) else payload)
+                )
+    return blocks
 
 
 def _header_blocks(text: str) -> list[Message]:
