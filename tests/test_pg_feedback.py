@@ -6,6 +6,7 @@ the rows in the database and what ``status``, ``report`` and ``suppressed`` prin
 from __future__ import annotations
 
 import json
+import mailbox
 import threading
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from helpers import RELEASE_ID, run
 from imapfixtures import Dovecot
 from reldist.feedback.store import Feedback, unsubscribe
 from reldist.ledger import Ledger
+from reldist.ledgerdb import LOCK_CLASS
 from reldist.tokens import load_keys
 from test_inbox_imap import PROCESSED, append, configure
 from test_pg_commands import use_ledger
@@ -145,3 +147,16 @@ def test_two_clicks_at_once_record_one_event(office: Path, pg_url: str) -> None:
         first.close()
         second.close()
     assert pg_events(pg_url) == [(reader, "unsubscribed", "unsubscribe-link", None)]
+
+
+def test_one_mailbox_reader_at_a_time_on_postgresql(office: Path, pg_url: str, tmp_path: Path) -> None:
+    """Two machines' inbox runs on one database: the second is told another is reading (exit 75)."""
+    use_ledger(office, pg_url)
+    maildir = tmp_path / "Maildir"
+    mailbox.Maildir(maildir, create=True).add(corpus.newsletter())
+    with psycopg.connect(pg_url, autocommit=True) as other:  # the other reader's session
+        other.execute("SELECT pg_advisory_lock(%s, hashtext('inbox'))", (LOCK_CLASS,))
+        code, output = run("inbox", "--maildir", str(maildir))
+        assert code == 75 and "another reldist is reading the mailbox" in output, output
+    code, output = run("inbox", "--maildir", str(maildir))  # its session ended: the lock went with it
+    assert code == 0 and "1 unmatched" in output, output

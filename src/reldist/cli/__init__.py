@@ -30,7 +30,7 @@ Exit codes:
   2   usage error (a wrong option or argument)
   3   some recipients failed, were deferred or are unknown
   4   the mail server could not be reached
-  75  another reldist process holds the workspace lock
+  75  another reldist process holds the workspace lock (inbox: is reading the mailbox)
   130 interrupted (Ctrl-C); 143 stopped by SIGTERM: messages in flight were finished and recorded
 """
 

@@ -8,10 +8,20 @@ subject or a VERP address; else the recipient among recent deliveries) and recor
 transaction keyed on the incoming Message-ID (or a digest), so running twice records nothing
 twice and a run killed half-way loses nothing: what was recorded but not yet moved is moved by
 the next run. Unmatched and unrecognised messages stay where they are.
+
+Locks: ``inbox`` does not take the workspace lock. It must run while a long ``send`` or
+``dispatch`` holds it (a bounce or an unsubscribe read mid-send stops the messages not yet sent:
+``Ledger.mark_sending`` checks suppressions as it claims each row), and its writes are short
+transactions that SQLite's own write lock and busy timeout order with the sender's. What it
+does take is a lock of its own, one mailbox reader per ledger (:func:`one_reader`), so that two
+readers (cron and a person, or two dispatchers on a PostgreSQL ledger) never classify and move
+the same messages at once; the second is told so (exit 75) rather than waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import mailbox
 import os
 import ssl
@@ -24,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 from ..config import Config
 from ..errors import ConfigError, ReldistError
 from ..ledger import Ledger
+from ..ledgerdb import LOCK_CLASS, describe
 from ..ledgerrows import Row
 from ..tokens import Keys, verify_verp
 from .classify import classify
@@ -33,7 +44,17 @@ from .store import Feedback, Kind, unsubscribe
 if TYPE_CHECKING:
     from .settings import InboxSettings
 
-__all__ = ["Inbox", "InboxError", "Summary", "imap_source", "maildir_source", "mbox_source", "read_inbox"]
+__all__ = [
+    "Inbox",
+    "InboxBusyError",
+    "InboxError",
+    "Summary",
+    "imap_source",
+    "maildir_source",
+    "mbox_source",
+    "one_reader",
+    "read_inbox",
+]
 
 #: One incoming message: (a key to move it by, or None; its bytes).
 Item = tuple[str | None, bytes]
@@ -44,6 +65,41 @@ class InboxError(ReldistError, ConnectionError):
     """The mailbox could not be reached or read."""
 
     exit_code = 4
+
+
+class InboxBusyError(ReldistError, BlockingIOError):
+    """Another process is reading the mailbox into the same ledger."""
+
+    exit_code = 75
+
+
+@contextlib.contextmanager
+def one_reader(ledger: Ledger, config: Config) -> Iterator[None]:
+    """Hold the ledger's mailbox-reader lock; :class:`InboxBusyError` at once when another
+    process has it. SQLite: a ``flock`` on ``<ledger>.inbox.lock`` beside the file (released
+    when the holder dies); PostgreSQL: a session advisory lock (released when its connection
+    drops), so readers on different machines exclude each other too."""
+    busy = "another reldist is reading the mailbox into this ledger; try again when it is done"
+    if ledger.dialect == "postgresql":
+        got = ledger.db.execute("SELECT pg_try_advisory_lock(?, hashtext('inbox'))", (LOCK_CLASS,))
+        if not got.fetchone()[0]:
+            raise InboxBusyError(busy, place=describe(ledger.path))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ReldistError):  # a lost connection has dropped the lock already
+                ledger.db.execute("SELECT pg_advisory_unlock(?, hashtext('inbox'))", (LOCK_CLASS,))
+        return
+    path = config.ledger_path.with_name(config.ledger_path.name + ".inbox.lock")
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InboxBusyError(busy, place=path.name) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(slots=True)
@@ -315,7 +371,10 @@ def read_inbox(
             "or pass --maildir DIR or --mbox FILE"
         )
     keys = unsubscribe_keys(config)
-    with Ledger.open(config.ledger) as ledger:
+    with (
+        Ledger.open(config.ledger) as ledger,
+        one_reader(ledger, config) if not dry_run else contextlib.nullcontext(),
+    ):
         inbox = Inbox(
             ledger,
             keys,
