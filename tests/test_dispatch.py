@@ -167,6 +167,9 @@ class FakeClock:
         (NOW + HOUR, Progress({"sent": 2, "queued": 1}, started=True), "in progress"),
         (NOW + HOUR, Progress({"sent": 2, "sending": 1}, started=True), "in progress"),
         (NOW + 48 * HOUR, Progress({"sent": 2, "deferred": 1}, started=True), "too late"),
+        # a daily rate held it back: continued however long that takes
+        (NOW + 48 * HOUR, Progress({"sent": 2, "queued": 1}, started=True, held=True), "in progress"),
+        (NOW + 48 * HOUR, Progress({"sent": 2, "queued": 1}, started=True, held=False), "too late"),
         (NOW + 48 * HOUR, Progress({"sent": 2, "failed": 1, "unknown": 1}, started=True), "done"),
         (NOW - HOUR, Progress({"sent": 3}, started=True), "done"),  # sent by hand before its time
         (NOW + HOUR, Progress({}, started=True), "done"),  # planned, and nobody was on the list

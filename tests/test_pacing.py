@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reldist.engine import SendResult
 from reldist.job import Job
 from reldist.ledger import Ledger
 from reldist.proofs import send_test
@@ -43,12 +44,13 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
-def run_send(root: Path, fake: FakeTime, *, limit: int, ledger_clock: Callable[[], dt.datetime]) -> int:
+def run_send(
+    root: Path, fake: FakeTime, *, limit: int, ledger_clock: Callable[[], dt.datetime]
+) -> SendResult:
     ws = open_workspace(start=root)
     with Ledger.open(root / "reldist.db", clock=ledger_clock) as ledger:
         job = Job(ws, load_release(root / RELEASE, workspace=root), ledger=ledger)
-        result = send_release(job, ledger, limit=limit, sleep=fake.sleep, clock=fake.clock)
-    return result.outcomes["sent"]
+        return send_release(job, ledger, limit=limit, sleep=fake.sleep, clock=fake.clock)
 
 
 @pytest.mark.parametrize(("rate", "hours_ago", "wait_hours"), [("3/day", 20, 4), ("3/2days", 36, 12)])
@@ -58,13 +60,22 @@ def test_a_rate_limit_holds_across_two_runs(
     root = office(tmp_path, smtpd.port, recipients=5, connections=1, rate=rate)
     earlier = FakeTime(-hours_ago * HOUR)
     then = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours_ago)
-    assert run_send(root, earlier, limit=3, ledger_clock=lambda: then) == 3
+    assert run_send(root, earlier, limit=3, ledger_clock=lambda: then).outcomes["sent"] == 3
     assert earlier.slept == []  # three in a day (or two) are allowed at once
 
     later = FakeTime()
-    assert run_send(root, later, limit=1, ledger_clock=lambda: dt.datetime.now(dt.UTC)) == 1
-    # the fourth waits until the first of the three is a whole period old
-    assert sum(later.slept) == pytest.approx(wait_hours * HOUR, abs=120)
+    held = run_send(root, later, limit=1, ledger_clock=lambda: dt.datetime.now(dt.UTC))
+    # the fourth may start only when the first of the three is a whole period old: the run
+    # stops instead of sleeping for hours, and says when
+    assert held.outcomes["sent"] == 0 and later.slept == []
+    assert held.held is not None and held.held.rate.text == rate
+    assert held.held.until - later.now == pytest.approx(wait_hours * HOUR, abs=120)
+    assert held.exit_code == 0 and held.counts["queued"] == 2
+    assert len(smtpd.messages) == 3
+
+    then_free = FakeTime(held.held.until - time.time())
+    again = run_send(root, then_free, limit=1, ledger_clock=lambda: dt.datetime.now(dt.UTC))
+    assert again.outcomes["sent"] == 1 and again.held is None and then_free.slept == []
     assert len(smtpd.messages) == 4
 
 

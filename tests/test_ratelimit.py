@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reldist.ratelimit import PACING_LIMIT, Rate, RateLimiter, parse_rate
+from reldist.ratelimit import (
+    HOLD_AFTER,
+    PACING_LIMIT,
+    Hold,
+    Rate,
+    RateHeld,
+    RateLimiter,
+    next_step,
+    parse_rate,
+)
 
 INF = math.inf
 
@@ -165,7 +174,7 @@ def test_a_closed_window_never_holds_one_too_many() -> None:
 def test_long_periods_only_count() -> None:
     clock = FakeClock(0.0)
     rate = parse_rate("3/day")
-    limiter = RateLimiter([rate], clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter([rate], clock=clock, sleep=clock.sleep, hold_after=None)
     grants = acquire_times(limiter, clock, 4)
     assert grants == [0.0, 0.0, 0.0, math.nextafter(86400.0, INF)]
 
@@ -173,7 +182,7 @@ def test_long_periods_only_count() -> None:
 def test_both_rules_together() -> None:
     clock = FakeClock(0.0)
     rates = [parse_rate("30/minute"), parse_rate("40/2hours")]  # the second is not paced
-    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep, hold_after=None)
     grants = acquire_times(limiter, clock, 42)
     assert grants[:30] == [2.0 * i for i in range(30)]
     assert grants[30] == math.nextafter(60.0, INF)  # 31 in [0, 60] would be one too many
@@ -186,7 +195,7 @@ def test_history_from_earlier_runs_counts() -> None:
     # Three sent a few hours ago under 3/day: the next must wait for the first to age out.
     clock = FakeClock(50_000.0)
     limiter = RateLimiter(
-        [parse_rate("3/day")], clock=clock, sleep=clock.sleep, history=[300.0, 100.0, 200.0]
+        [parse_rate("3/day")], clock=clock, sleep=clock.sleep, history=[300.0, 100.0, 200.0], hold_after=None
     )
     assert limiter.next_free() == math.nextafter(86_500.0, INF)
     assert acquire_times(limiter, clock, 1) == [math.nextafter(86_500.0, INF)]
@@ -324,7 +333,7 @@ def test_no_window_ever_exceeds_its_count(
 ) -> None:
     clock = FakeClock(start, overshoot=overshoot)
     history = [start - age for age in history_ages]
-    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep, history=history)
+    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep, history=history, hold_after=None)
     grants: list[float] = []
     jump = iter(jumps)
 
@@ -356,7 +365,7 @@ def test_the_limiter_never_waits_longer_than_a_rule_demands(
     rates: list[Rate], start: float, workers: int, per_worker: int
 ) -> None:
     clock = FakeClock(start)
-    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep, hold_after=None)
     grants: list[float] = []
 
     async def worker() -> None:
@@ -378,3 +387,105 @@ def test_the_limiter_never_waits_longer_than_a_rule_demands(
             if rate.paced and i:
                 bounds.add(grants[i - 1] + rate.spacing)
         assert any(math.isclose(g, b, rel_tol=1e-12, abs_tol=1e-12) for b in bounds), (g, bounds)
+
+
+# -- a daily cap that is used up stops the run instead of sleeping -----------------------------
+
+DAY = 86400.0
+DAILY = parse_rate("3/day")
+M365 = parse_rate("30/minute")
+HOURLY = parse_rate("2/hour")  # an hour is still paced: its waits are slept
+
+
+@pytest.mark.parametrize(
+    ("rates", "log", "now", "expected"),
+    [
+        # nothing sent yet, or room left in the window: start now
+        ([DAILY], [], 0.0, 0.0),
+        ([DAILY], [0.0, 10.0], 20.0, 0.0),
+        # the cap is used up and frees in an hour: stop, saying until when and which rate
+        ([DAILY], [3600.0, 3601.0, 3602.0], DAY, Hold(math.nextafter(DAY + 3600.0, INF), DAILY)),
+        # ... and in a minute or less: sleep it (the cap frees at yesterday's pace)
+        ([DAILY], [0.0, 1.0, 2.0], DAY - 30.0, math.nextafter(DAY, INF) - (DAY - 30.0)),
+        (
+            [DAILY],
+            [0.0, 1.0, 2.0],
+            DAY - HOLD_AFTER + 1.0,
+            math.nextafter(DAY, INF) - (DAY - HOLD_AFTER + 1.0),
+        ),
+        # one second over the bound: stop
+        ([DAILY], [0.0, 1.0, 2.0], DAY - HOLD_AFTER - 1.0, Hold(math.nextafter(DAY, INF), DAILY)),
+        # paced rates are slept however long their spacing: 2/hour waits 30 minutes
+        ([HOURLY], [0.0], 1.0, 1799.0),
+        ([HOURLY], [0.0, 1800.0], 1800.0, 1800.0),
+        # both: the pacing is slept while the daily cap has room; then the cap stops the run
+        ([M365, DAILY], [0.0], 1.0, 1.0),
+        ([M365, DAILY], [0.0, 2.0, 4.0], 5.0, Hold(math.nextafter(DAY, INF), DAILY)),
+        # two days: the window reaches back two days
+        (
+            [parse_rate("3/2days")],
+            [0.0, 1.0, 2.0],
+            DAY,
+            Hold(math.nextafter(2 * DAY, INF), parse_rate("3/2days")),
+        ),
+    ],
+)
+def test_next_step_decides_start_sleep_or_hold(
+    rates: list[Rate], log: list[float], now: float, expected: float | Hold
+) -> None:
+    step = next_step(rates, log, now)
+    if isinstance(expected, Hold):
+        assert step == expected
+    else:  # a wait to sleep: to the rule's bound, give or take the float step past a window
+        assert not isinstance(step, Hold) and step == pytest.approx(expected, abs=1e-9)
+
+
+def test_next_step_never_holds_when_told_to_sleep() -> None:
+    assert next_step([DAILY], [3600.0, 3601.0, 3602.0], DAY, hold_after=None) == pytest.approx(3600.0)
+
+
+def test_a_held_acquire_sleeps_for_nothing_and_records_nothing() -> None:
+    clock = FakeClock(DAY)
+    limiter = RateLimiter([DAILY], clock=clock, sleep=clock.sleep, history=[7200.0, 7300.0, 7400.0])
+
+    async def main() -> Hold:
+        with pytest.raises(RateHeld) as raised:
+            await limiter.acquire()
+        return raised.value.hold
+
+    hold = asyncio.run(main())
+    assert hold == Hold(math.nextafter(DAY + 7200.0, INF), DAILY)
+    assert clock.sleeps == []
+    assert limiter.next_free() == hold.until  # no grant was recorded
+    clock.now = hold.until
+    assert acquire_times(limiter, clock, 1) == [hold.until]
+
+
+@settings(max_examples=150, deadline=None)
+@given(rates=rates_strategy, start=starts, history_ages=st.lists(st.floats(0.0, 250_000.0), max_size=12))
+def test_a_hold_comes_exactly_when_sleeping_would_be_long(
+    rates: list[Rate], start: float, history_ages: list[float]
+) -> None:
+    history = sorted(start - age for age in history_ages)
+    held, sleeping = FakeClock(start), FakeClock(start)
+    holding = RateLimiter(rates, clock=held, sleep=held.sleep, history=history)
+    patient = RateLimiter(rates, clock=sleeping, sleep=sleeping.sleep, history=history, hold_after=None)
+    grant = acquire_times(patient, sleeping, 1)[0]
+
+    async def main() -> Hold | None:
+        try:
+            await holding.acquire()
+        except RateHeld as exc:
+            return exc.hold
+        return None
+
+    hold = asyncio.run(main())
+    if hold is None:  # granted: at the same moment, having slept only waits a run may sleep
+        assert held() == grant
+        assert all(
+            wait <= HOLD_AFTER or any(r.paced and wait <= r.period + 1e-6 for r in rates)
+            for wait in held.sleeps
+        )
+    else:  # held: until the moment the patient limiter granted, by a rate over an hour
+        assert hold.until == grant and not hold.rate.paced and hold.rate in rates
+        assert hold.until - held() > HOLD_AFTER

@@ -6,8 +6,8 @@ releases of the schedule (:mod:`reldist.schedule`) one at a time, oldest ``send_
 full preflight, then :func:`reldist.send.send_release`, which turns rows a killed run left
 ``sending`` into ``unknown`` and continues with the rest. After each release it looks again, so
 one that fell due meanwhile goes out in the same run. A release that does not load is reported
-and the others go on; when the mail server cannot be reached the run stops (the next run
-continues). ``now`` is injected, and ``sleep``/``clock`` go to the send engine, so tests never
+and the others go on; when the mail server cannot be reached, or a daily rate is used up
+(``held``), the run stops (the next run continues). ``now`` is injected, and ``sleep``/``clock`` go to the send engine, so tests never
 wait. One line per release and one per run go to the log file (:mod:`reldist.dispatchlog`).
 Printing is the CLI's job; this module does not print.
 """
@@ -39,7 +39,7 @@ from .workspace import Workspace
 
 __all__ = ["DispatchResult", "ReleaseRun", "dispatch", "worst"]
 
-Action = Literal["sent", "stopped", "would send", "too late", "broken", "not tried"]
+Action = Literal["sent", "held", "stopped", "would send", "too late", "broken", "not tried"]
 
 #: Recipient lines (failed, deferred, unknown) reported per release; the rest are counted.
 MAX_RECIPIENT_LINES = 20
@@ -62,6 +62,7 @@ class ReleaseRun:
     would_send: int = 0  # --dry-run: recipients it would send to now
     problems: list[str] = field(default_factory=list)  # one line each, for stderr
     cause: str | None = None  # what stopped or broke the release (the log's error), if anything
+    resume_at: dt.datetime | None = None  # held: when the rate allows the next message
 
     @property
     def outcome(self) -> str:
@@ -76,6 +77,8 @@ class ReleaseRun:
                     if self.result.stop_code == 4
                     else "stopped: the server refuses our settings"
                 )
+            elif self.result.held is not None:
+                parts.append(f"held by the rate {self.result.held.rate.text}")
             return ", ".join(parts) or "nothing left to send"
         if self.action == "would send":
             return f"would send {self.would_send}"
@@ -196,6 +199,8 @@ def _run(
                 stopped = "interrupted"
             elif run.result is not None and run.result.unreachable:
                 stopped = run.result.unreachable
+            elif run.action == "held":
+                stopped = "held"  # the rate counts every release's messages: the others wait too
         result.releases.append(run)
         done(run)
 
@@ -312,6 +317,10 @@ def _take(
         run.problems.append(run.cause)
     elif sent.recovered_unknown or any(sent.outcomes.get(s) for s in ("failed", "deferred", "unknown")):
         run.exit_code = 3
+    if sent.held is not None and not (sent.interrupted or sent.unreachable):
+        # Not a problem: the daily cap is spent, and the next run after resume_at goes on.
+        run.action = "held"
+        run.resume_at = dt.datetime.fromtimestamp(sent.held.until, dt.UTC)
     return run
 
 

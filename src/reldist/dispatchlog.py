@@ -58,6 +58,9 @@ class DispatchLog:
                 "action": run.action,
                 "outcome": run.outcome,
                 "late": describe_duration(run.late_by) if run.late_by > LATE_AFTER else None,
+                "resume": run.resume_at.astimezone(self.tz).isoformat(timespec="seconds")
+                if run.resume_at
+                else None,
                 "exit": run.exit_code,
                 # what stopped the release, not the first bad contact row reported before it
                 "error": run.cause or (run.problems[0] if run.exit_code and run.problems else None),

@@ -6,7 +6,9 @@ For every message a worker waits for the rate limiter, commits ``sending``, hand
 transport and commits the outcome. A deferred message is retried within the run after
 ``backoff``, ``2*backoff``, … seconds, up to ``attempts``; then it stays ``deferred`` for a later
 run. If the server cannot be reached (after the same retries) the run stops, leaving the rest as
-they were, and :attr:`SendResult.unreachable` says why. It does not plan, pick the rows or choose
+they were, and :attr:`SendResult.unreachable` says why. When a rate over an hour is used up
+(:class:`~reldist.ratelimit.RateHeld`), the run stops the same way, gently: the messages in
+flight finish, and :attr:`SendResult.held` says when the next may start. It does not plan, pick the rows or choose
 the transport: ``send`` does.
 """
 
@@ -25,6 +27,7 @@ from .envelope import Outcome, Outgoing
 from .errors import ServerSetupError, TransportError
 from .ledger import Ledger, SuppressedError
 from .ledgerrows import Row, Status
+from .ratelimit import Hold, RateHeld
 from .settings import RetrySettings
 from .transport.base import Connection, Transport
 
@@ -38,7 +41,10 @@ class Limiter(Protocol):
     """Paces the start of each message (:class:`~reldist.ratelimit.RateLimiter`, or
     :class:`~reldist.senders.SharedRateLimiter` for several senders)."""
 
-    async def acquire(self) -> None: ...
+    async def acquire(self) -> None:
+        """Wait until one more message may start; raise :class:`~reldist.ratelimit.RateHeld`
+        when that would take too long (a daily cap is used up)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -53,6 +59,7 @@ class SendResult:
     unreachable: str | None = None  # why the run stopped early, if it did
     stop_code: int = 4  # the exit code of that stop: 4 unreachable, 1 the server refuses our setup
     limited: bool = False  # --limit left recipients queued for a later run
+    held: Hold | None = None  # a rate over an hour (a daily cap) stopped the run: until when
     interrupted: int = 0  # the signal (SIGINT, SIGTERM) that stopped the run, after its messages in flight
     pending: int = 0  # recipients this run set out to send
     elapsed: float = 0.0
@@ -60,17 +67,18 @@ class SendResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all delivered (or being sent by other live senders, or left queued by --limit), 3 some
-        failed/deferred/unknown, 4 the server could not be reached, 1 it refuses our settings."""
+        """0 all delivered (or being sent by other live senders, or left queued by --limit or a
+        daily cap), 3 some failed/deferred/unknown, 4 the server could not be reached, 1 it
+        refuses our settings."""
         if self.interrupted:
             return 128 + self.interrupted  # 130 for SIGINT (Ctrl-C), 143 for SIGTERM (kill, systemd)
         if self.unreachable:
             return self.stop_code
         if any(self.counts.get(s, 0) for s in ("failed", "unknown")):
             return 3
-        # Rows --limit left queued are not a problem: a cron batch sends them next time.
+        # Rows --limit or a daily cap left queued are not a problem: a cron batch sends them next time.
         waiting: tuple[Status, ...] = (
-            ("deferred", "sending") if self.limited else ("deferred", "queued", "sending")
+            ("deferred", "sending") if self.limited or self.held else ("deferred", "queued", "sending")
         )
         if sum(self.counts.get(s, 0) for s in waiting) > self.elsewhere:
             return 3
@@ -239,7 +247,13 @@ class Delivery:
                         connection = await self._connect()
                     except TransportError:
                         return
-                await self.limiter.acquire()
+                try:
+                    await self.limiter.acquire()
+                except RateHeld as held:  # not started: the row stays as it was, for the next run
+                    if self.result.held is None:
+                        self.result.held = held.hold
+                    self._halt()
+                    return
                 if self.abort.is_set():  # stopped while waiting for the rate limit: not started
                     return
                 try:

@@ -147,13 +147,18 @@ class LedgerReader:
         ]
 
     def sent_times(self, since: dt.datetime) -> list[float]:
-        """POSIX times of attempts since ``since`` (any release): the history a daily rate limit needs."""
+        """POSIX times of messages handed to the server since ``since`` (any release): the
+        history a daily rate limit needs. Test copies the server accepted count too: the
+        provider counts them like any message."""
+        stamp = _stamp(since)
         return [
             dt.datetime.fromisoformat(r[0]).timestamp()
             for r in self.db.execute(
-                "SELECT last_attempt_at FROM deliveries WHERE last_attempt_at >= ? "
-                "AND status IN ('sent', 'sending', 'unknown') ORDER BY last_attempt_at",
-                (_stamp(since),),
+                "SELECT at FROM (SELECT last_attempt_at AS at FROM deliveries WHERE last_attempt_at >= ? "
+                "AND status IN ('sent', 'sending', 'unknown') "
+                "UNION ALL SELECT sent_at FROM test_sends WHERE sent_at >= ? AND status = 'sent') AS history "
+                "ORDER BY at",
+                (stamp, stamp),
             )
         ]
 

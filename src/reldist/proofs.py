@@ -3,7 +3,8 @@
 Owns :func:`send_test`: one copy per template and language combination (or the copy of one
 recipient, ``--as``), ``[TEST]`` in the subject, the test address in place of the journalist's in
 To and in the unsubscribe links, recorded in the ledger's ``test_sends`` and never in the
-deliveries. One connection, one attempt each; the rate limits hold.
+deliveries. One connection, one attempt each; the rate limits hold, and count the copies (a
+daily cap that is used up leaves the rest unsent, ``deferred``, rather than wait for hours).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass, replace
 
 from .compose import Composer
 from .contacts import Contact
-from .engine import Sleep
+from .describe import describe_time
+from .engine import Limiter, Sleep
 from .envelope import Envelope, Outcome, Outgoing
 from .errors import ContactsError, TransportError
 from .job import Job
 from .ledger import Ledger
 from .plan import Preflight, contact_from_json
-from .ratelimit import RateLimiter, lookback
+from .ratelimit import RateHeld, RateLimiter, lookback
 from .render import Rendered, Renderer
 from .transport.base import Transport
 from .transport.factory import proof_transport
@@ -105,13 +107,26 @@ def send_test(
             (journalist, Outgoing(seq, target, envelope, data, message_id, canonical=True), rendered)
         )
     transport = transport or proof_transport(config, release_id)
-    history = (
-        ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(config.rates)))
-        if config.rates
-        else ()
-    )
-    limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
-    outcomes = asyncio.run(_send_each(transport, [outgoing for _, outgoing, _ in copies], limiter))
+    messages = [outgoing for _, outgoing, _ in copies]
+    if config.rates and ledger.dialect == "postgresql":
+        # The relay's rate is shared with every sender: the copies are granted, and counted,
+        # in the database's history as the journalists' messages are.
+        from . import senders
+
+        rate_db = senders.rate_connection(ledger)
+        try:
+            shared = senders.SharedRateLimiter(config.rates, rate_db, sleep=sleep)
+            outcomes = asyncio.run(_send_each(transport, messages, shared, config.timezone))
+        finally:
+            rate_db.close()
+    else:
+        history = (
+            ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(config.rates)))
+            if config.rates
+            else ()
+        )
+        limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
+        outcomes = asyncio.run(_send_each(transport, messages, limiter, config.timezone))
     result = []
     for (journalist, outgoing, rendered), outcome in zip(copies, outcomes, strict=True):
         ledger.record_test(release_id, target, journalist.address, outgoing.message_id, outcome)
@@ -129,13 +144,21 @@ def send_test(
     return result
 
 
-async def _send_each(transport: Transport, messages: list[Outgoing], limiter: RateLimiter) -> list[Outcome]:
-    """Send over one connection, one attempt each; :class:`TransportError` if it cannot connect."""
+async def _send_each(
+    transport: Transport, messages: list[Outgoing], limiter: Limiter, tz: dt.tzinfo
+) -> list[Outcome]:
+    """Send over one connection, one attempt each; :class:`TransportError` if it cannot connect.
+    When a daily cap is used up, the copies not sent yet are ``deferred``, saying until when."""
     connection = await transport.connect()
-    outcomes = []
+    outcomes: list[Outcome] = []
     try:
         for message in messages:
-            await limiter.acquire()
+            try:
+                await limiter.acquire()
+            except RateHeld as held:
+                until = describe_time(dt.datetime.fromtimestamp(held.hold.until, dt.UTC), tz)
+                why = f"not sent: the rate {held.hold.rate.text} allows the next message at {until}"
+                return outcomes + [Outcome("deferred", None, why)] * (len(messages) - len(outcomes))
             try:
                 outcomes.append(await connection.send(message))
             except TransportError as exc:

@@ -10,6 +10,7 @@ due            its time has come and no run has started it
 late           due for more than :data:`LATE_AFTER` and not started (was the machine off?); it is
                still sent, up to ``[dispatch] max_late`` after ``send_at``
 in progress    a run planned it and recipients are still queued, deferred or were being sent
+               (one that a daily rate holds back stays in progress past ``max_late``)
 done           a run planned it and nothing is left to send (failed and unknown recipients wait
                for a person: ``reldist status``, ``reldist send --retry``)
 too late       not done, and more than ``max_late`` after ``send_at``: reported once, never sent
@@ -35,6 +36,7 @@ from .ledger import Ledger
 from .ledgerrows import Status
 from .names import check_id
 from .release import load_release, parse_when
+from .settings import HELD_MARK
 from .workspace import Workspace
 
 __all__ = [
@@ -69,6 +71,7 @@ class Progress:
 
     counts: Mapping[Status, int] = field(default_factory=dict)
     started: bool = False  # a run planned it (rows or a send run in the ledger)
+    held: bool = False  # its last run stopped because a daily rate was used up
 
     @property
     def pending(self) -> int:
@@ -125,7 +128,9 @@ def decide(send_at: dt.datetime, now: dt.datetime, *, max_late: dt.timedelta, pr
     age = now - send_at  # a difference, not a comparison: safe for times in a DST fold
     if age < dt.timedelta(0):
         return "waiting"
-    if age > max_late:
+    if age > max_late and not progress.held:
+        # A release a daily rate holds back is continued however long that takes: the rate,
+        # not a late machine, is what spreads it over days.
         return "too late"
     if progress.started:
         return "in progress"
@@ -237,7 +242,9 @@ def _progress(ledger: Ledger | None, release_id: str) -> Progress:
         return Progress()
     counts = ledger.counts(release_id)
     started = any(counts.values()) or bool(ledger.runs(release_id, "send"))
-    return Progress(counts, started)
+    last = ledger.last_run(release_id) if started else None
+    held = last is not None and HELD_MARK in last[2]
+    return Progress(counts, started, held)
 
 
 def too_late_mark(send_at: dt.datetime) -> str:

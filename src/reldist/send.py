@@ -3,8 +3,9 @@
 Owns a send run. :func:`send_release` turns rows a dead run left ``sending`` into ``unknown``,
 plans the recipients into the ledger (or takes a plan made by
 :meth:`~reldist.job.Job.preflight_and_plan`), picks the pending rows, paces them with the rate
-limits (counting the last day's sends from the ledger) and runs the delivery engine
-(:mod:`reldist.engine`), recording the run in the ledger. The caller holds the workspace lock.
+limits (counting the messages and test copies the ledger recorded within the longest period)
+and runs the delivery engine (:mod:`reldist.engine`), recording the run in the ledger (a run
+that a daily cap stopped says so: ``held by the rate …``). The caller holds the workspace lock.
 Test copies are :mod:`reldist.proofs`; the message of each row comes from :class:`~reldist.job.Job`.
 """
 
@@ -20,6 +21,7 @@ from .job import Job, Planned
 from .ledger import Ledger
 from .ledgerrows import Row, Status
 from .ratelimit import RateLimiter, lookback
+from .settings import HELD_MARK
 from .transport.base import Transport
 from .transport.factory import check_transport, make_transport
 
@@ -124,6 +126,9 @@ def _run_outcome(result: SendResult) -> str:
     parts = [f"{status} {count}" for status, count in sorted(result.outcomes.items())]
     if result.unreachable:
         parts.append(f"stopped: {result.unreachable}")
+    elif result.held is not None:
+        until = dt.datetime.fromtimestamp(result.held.until, dt.UTC).isoformat(timespec="seconds")
+        parts.append(f"{HELD_MARK} {result.held.rate.text} until {until}")
     return ", ".join(parts) or "nothing to send"
 
 

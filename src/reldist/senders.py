@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .ledgerdb import LOCK_CLASS, PgConnection, pg_connect
-from .ratelimit import RateLimiter
+from .ratelimit import HOLD_AFTER, Hold, RateHeld, next_step
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -177,13 +177,14 @@ def rate_connection(ledger: Ledger) -> PgConnection:
 
 
 class SharedRateLimiter:
-    """A :class:`RateLimiter` whose memory is the ``sends`` table: every sender's grants count.
+    """A :class:`~reldist.ratelimit.RateLimiter` whose memory is the ``sends`` table: every sender's grants count.
 
     Each grant is one transaction under an advisory lock: read the latest grants, and either
     record this one (the database's clock) or learn how long to wait. ``db`` is a connection of
     its own (:func:`rate_connection`): the engine's ledger writes, single statements from other
     threads, must not fall inside these transactions. The rules are
-    :class:`RateLimiter`'s (sliding window, even pacing up to an hour).
+    :class:`~reldist.ratelimit.RateLimiter`'s (sliding window, even pacing up to an hour, and
+    :class:`~reldist.ratelimit.RateHeld` instead of a long wait for a rate over an hour).
     """
 
     def __init__(
@@ -193,8 +194,10 @@ class SharedRateLimiter:
         *,
         sleep: Callable[[float], Awaitable[None]],
         prune_every: int = 500,
+        hold_after: float | None = HOLD_AFTER,
     ) -> None:
         self.rates = tuple(rates)
+        self.hold_after = hold_after
         self.db = db
         self._sleep = sleep
         self._keep = max((rate.count for rate in self.rates), default=1)
@@ -209,7 +212,9 @@ class SharedRateLimiter:
             await self._sleep(wait)
 
     def _try(self) -> float:
-        """Grant now (0.0) or say how many seconds until a grant may come."""
+        """Grant now (0.0) or say how many seconds until a grant may come; raises
+        :class:`~reldist.ratelimit.RateHeld` when that is longer than ``hold_after`` for a rate
+        over an hour."""
         db = self.db
         db.execute("BEGIN")
         try:
@@ -219,10 +224,12 @@ class SharedRateLimiter:
                 float(r[0])
                 for r in db.execute("SELECT at FROM sends ORDER BY at DESC LIMIT ?", (self._keep,))
             ]
-            free = RateLimiter(self.rates, clock=lambda: now, history=log).next_free()
-            if free > now:
+            step = next_step(self.rates, sorted(log), now, hold_after=self.hold_after)
+            if step:
                 db.execute("ROLLBACK")
-                return free - now
+                if isinstance(step, Hold):
+                    raise RateHeld(step)  # until: the database's clock, as the history's
+                return step
             db.execute("INSERT INTO sends (at) VALUES (?)", (now,))
             self._granted += 1
             if self._granted % self._prune_every == 0:

@@ -17,6 +17,7 @@ from typing import Literal
 from .errors import ConfigError
 
 __all__ = [
+    "HELD_MARK",
     "PACING_LIMIT",
     "AuthMethod",
     "DispatchSettings",
@@ -135,6 +136,9 @@ class RetrySettings:
 
 #: Rates whose period is at most this long (seconds) are also paced evenly.
 PACING_LIMIT = 3600.0
+#: How a run that a rate over an hour stopped is recorded in the ledger's ``runs`` (its outcome
+#: starts a part with this), so that the schedule knows the release is waiting for the rate.
+HELD_MARK = "held by the rate"
 
 _UNITS: dict[str, float] = {}
 for _names, _seconds in (

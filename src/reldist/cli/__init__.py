@@ -24,7 +24,8 @@ from ..errors import ReldistError
 
 EXIT_CODES = """\b
 Exit codes:
-  0   everything was delivered (or, for check, no errors; with --limit, the rest still queued)
+  0   everything was delivered (or, for check, no errors; with --limit or a used-up daily
+      rate, the rest still queued for the next run)
   1   bad input or configuration, or the server refuses our settings (535, no STARTTLS,
       a certificate that does not verify): nothing more was sent
   2   usage error (a wrong option or argument)

@@ -23,7 +23,8 @@ from . import common
 
 DISPATCH_EXIT_CODES = """\b
 Exit codes (the most severe wins: 143/130, 4, then 1, then 3):
-  0   nothing was due, or every due release went to every recipient
+  0   nothing was due, or every due release went to every recipient (or as many as a daily
+      rate allows: the run stopped there, and a later run continues)
   1   a due release (or reldist.toml) is broken, or the server refuses our settings
       (535, no STARTTLS, a bad certificate): it was not sent, the others were
   3   some recipients failed, were deferred or are unknown; or a release was too late to send
@@ -70,7 +71,7 @@ def dispatch(ctx: click.Context, folder: Path | None, dry_run: bool, verbose: in
     def report(run: ReleaseRun) -> None:
         for line in run.problems:
             click.echo(f"reldist: {line}", err=True)
-        if (verbose or dry_run) and run.action in ("sent", "would send", "not tried"):
+        if (verbose or dry_run) and run.action in ("sent", "held", "would send", "not tried"):
             click.echo(_release_line(run, config))  # the other actions are problems, on stderr
 
     if config.inbox is not None and not dry_run:
@@ -109,6 +110,8 @@ def _read_inbox(config: Config, *, verbose: int) -> None:
 def _release_line(run: ReleaseRun, config: Config) -> str:
     """``2026-11-eu-karaganda: sent 13; due 2026-11-28 10:00 (UTC+5), 2 h 5 min ago``"""
     line = f"{run.release_id}: {run.outcome}"
+    if run.resume_at is not None:  # "held by the rate 100/day until 2026-12-02 09:14 (UTC+5)"
+        line += f" until {describe_time(run.resume_at, config.timezone)}"
     if run.send_at is not None:
         ago = f", {describe_duration(run.late_by)} ago" if run.late_by >= dt.timedelta(minutes=1) else ""
         line += f"; due {describe_time(run.send_at, config.timezone)}{ago}"
@@ -163,7 +166,8 @@ def _state(entry: Scheduled, now: dt.datetime, config: Config) -> str:
     if entry.state == "late":
         return f"late by {describe_duration(age)}: not started; is cron running? (sent until {max_late} late)"
     if entry.state == "in progress":
-        return f"in progress: {progress.sent} of {progress.recipients} sent, {progress.pending} to go"
+        held = "; a daily rate holds back the rest until a later run" if progress.held else ""
+        return f"in progress: {progress.sent} of {progress.recipients} sent, {progress.pending} to go{held}"
     if entry.state == "done":
         shown = ", ".join(f"{k} {v}" for k, v in progress.counts.items() if v and k != "sent")
         return f"done: {progress.sent} sent" + (f" ({shown})" if shown else "")

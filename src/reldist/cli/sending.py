@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import sys
 
 import click
 
-from ..describe import count, recipients_were
+from ..describe import count, describe_time, recipients_were
 from ..engine import SendResult
 from ..errors import ContactsError
 from ..job import Job
@@ -80,6 +81,10 @@ def send(
     Everything is rendered and checked first; nothing leaves if the release, a template or the
     config is broken. Re-running the same command continues where the last run stopped and never
     sends anyone the release twice.
+
+    A rate over an hour ([smtp] rate = "2000/day") that is used up stops the run instead of
+    waiting for hours: the messages in flight are finished, the command says when the rate
+    allows the next message, and exits 0; run it again then (cron does).
 
     With --test ADDRESS nothing goes to the journalists: ADDRESS gets one copy of each language
     and template combination (or, with --as, the copy one recipient would get), marked [TEST].
@@ -157,7 +162,7 @@ def send(
                 on_start=progress.begin,
                 planned=planned,
             )
-    print_result(result)
+    print_result(result, ws.config.timezone)
     if result.interrupted:
         name = signal.Signals(result.interrupted).name
         click.echo(
@@ -185,8 +190,8 @@ def confirm(question: str) -> bool:
         click.echo("Please answer y (да) or n (нет).")
 
 
-def print_result(result: SendResult) -> None:
-    """The closing summary of a send run and what to do next."""
+def print_result(result: SendResult, tz: dt.tzinfo) -> None:
+    """The closing summary of a send run and what to do next (times in the zone ``tz``)."""
     counts = result.counts
     waiting = counts.get("queued", 0) + counts.get("deferred", 0)
     # "nothing to send" only when nothing is left to send, never when the server was down
@@ -209,6 +214,13 @@ def print_result(result: SendResult) -> None:
         click.echo(
             f"{fix} the same command again once this is fixed: it continues where it stopped.",
             err=True,
+        )
+    elif result.held is not None:
+        until = describe_time(dt.datetime.fromtimestamp(result.held.until, dt.UTC), tz)
+        click.echo(
+            f"{count(waiting, 'recipient')} still {'queued or deferred' if counts.get('deferred') else 'queued'}: "
+            f"the rate {result.held.rate.text} allows the "
+            f"next message at {until}; run the same command again then."
         )
     elif result.limited and counts.get("queued"):
         click.echo(f"{counts['queued']} still queued (--limit): run the same command again to send to them.")
