@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from reldist.ledger import Ledger
-from reldist.ledgerrows import _stamp
+from reldist.ledgerrows import stamp
 from smtpfixtures import SmtpServer
 from test_pg_commands import use_ledger
 from test_send_smtp import RELEASE, office
@@ -57,7 +57,7 @@ def a_day_passes(root: Path) -> None:
         for table, key, column in (("deliveries", "id", "last_attempt_at"), ("test_sends", "id", "sent_at")):
             rows = db.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
             for key_value, at in rows:
-                earlier = _stamp(dt.datetime.fromisoformat(at) - DAY)
+                earlier = stamp(dt.datetime.fromisoformat(at) - DAY)
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (earlier, key_value))
 
 

@@ -36,7 +36,8 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _stamp(when: dt.datetime) -> str:
+def stamp(when: dt.datetime) -> str:
+    """How the ledger writes a time: UTC ISO 8601 to the millisecond (text sorts as time)."""
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
@@ -93,7 +94,7 @@ class LedgerReader:
         self.close()
 
     def _now(self) -> str:
-        return _stamp(self.clock())
+        return stamp(self.clock())
 
     # -- the rows to send ------------------------------------------------------------------
 
@@ -150,7 +151,7 @@ class LedgerReader:
         """POSIX times of messages handed to the server since ``since`` (any release): the
         history a daily rate limit needs. Test copies the server accepted count too: the
         provider counts them like any message."""
-        stamp = _stamp(since)
+        after = stamp(since)
         return [
             dt.datetime.fromisoformat(r[0]).timestamp()
             for r in self.db.execute(
@@ -158,7 +159,7 @@ class LedgerReader:
                 "AND status IN ('sent', 'sending', 'unknown') "
                 "UNION ALL SELECT sent_at FROM test_sends WHERE sent_at >= ? AND status = 'sent') AS history "
                 "ORDER BY at",
-                (stamp, stamp),
+                (after, after),
             )
         ]
 

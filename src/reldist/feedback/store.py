@@ -19,7 +19,7 @@ from typing import Literal
 
 from ..ledger import Ledger
 from ..ledgerdb import LOCK_CLASS
-from ..ledgerrows import Row
+from ..ledgerrows import Row, stamp
 from ..tokens import Keys
 
 __all__ = ["FEEDBACK", "Event", "Feedback", "Kind", "Suppression", "unsubscribe"]
@@ -175,8 +175,8 @@ class Feedback:
                 "" if row is None else row.release_id,
                 (row.address if row is not None else address).casefold(),
                 kind,
-                _stamp(happened_at or now),
-                _stamp(now),
+                stamp(happened_at or now),
+                stamp(now),
                 source,
                 detail,
                 incoming,
@@ -241,10 +241,6 @@ class Feedback:
                 "SELECT address, reason, source, created_at FROM suppressions ORDER BY created_at, address_key"
             )
         ]
-
-
-def _stamp(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def unsubscribe(
