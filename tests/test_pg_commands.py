@@ -4,11 +4,18 @@ SQLite, a refused non-empty target, unknown schemes, and an unreachable database
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from helpers import RELEASE_ID, run
+from smtpfixtures import smtp_server
+from test_send_smtp import office as send_office
 
 RELEASE = f"releases/{RELEASE_ID}"
 
@@ -113,3 +120,48 @@ def test_unreachable_database_exits_4_and_sends_nothing(office: Path, tmp_path: 
     assert code == 4, out
     assert "cannot reach the ledger database" in out
     assert not list((office / "outbox").rglob("*.eml"))
+
+
+@pytest.mark.slow
+def test_a_copy_into_postgresql_keeps_todays_sends_for_a_daily_rate(tmp_path: Path, pg_url: str) -> None:
+    """A SQLite ledger's rate history is its deliveries; PostgreSQL's is ``sends``. After the copy,
+    a ``N/day`` limit still counts what was sent today (and the test copies): only what is left of
+    the day's quota goes out, the rest waits."""
+    with smtp_server() as server:
+        root = send_office(tmp_path, server.port, recipients=20, connections=1, rate="50/day")
+        assert run_in(root, "send", RELEASE, "--yes", "--limit", "10")[0] == 0
+        assert run_in(root, "send", RELEASE, "--test", "desk@ecomuseum.example")[0] == 0
+        today = len(server.messages)
+        tests = today - 10
+        assert tests >= 1
+
+        code, out = run_in(root, "ledger", "copy", "--to", pg_url)
+        assert code == 0, out
+        assert f"sends {today}" in out, out
+        with psycopg.connect(pg_url) as db:
+            [(seeded,)] = db.execute("SELECT COUNT(*) FROM sends WHERE at > extract(epoch FROM now()) - 3600")
+        assert seeded == today
+
+        # The day's quota is what was sent plus one: one more message, then the sender waits.
+        use_ledger(root, pg_url)
+        config = root / "reldist.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8").replace('rate = "50/day"', f'rate = "{today + 1}/day"'),
+            encoding="utf-8",
+        )
+        code, out = run_in(root, "send", RELEASE, "--yes")
+        assert code == 0, out
+        assert f"9 recipients still queued: the rate {today + 1}/day allows the next message" in out, out
+        assert len(server.messages) == today + 1  # without the copied history, all ten would have gone
+    with psycopg.connect(pg_url) as db:
+        statuses = Counter(status for (status,) in db.execute("SELECT status FROM deliveries"))
+    assert statuses == Counter(sent=11, queued=9)
+
+
+def run_in(root: Path, *args: str) -> tuple[int, str]:
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        return run(*args)
+    finally:
+        os.chdir(before)

@@ -48,13 +48,14 @@ def copy(ctx: click.Context, to: str) -> None:
     """
     from ..ledgercopy import copy_ledger
     from ..ledgerdb import parse_target
+    from ..ratelimit import lookback
 
     ws = common.workspace(ctx)
     target = parse_target(to, Path.cwd(), "--to")
     if not ws.has_ledger():
         raise LedgerError(f"{ws.config.ledger_path}: no ledger to copy yet")
     with ws.open_ledger(create=False) as source:
-        copied = copy_ledger(source, target)
+        copied = copy_ledger(source, target, history=lookback(ws.config.rates))
     shown = ", ".join(f"{name} {count}" for name, count in copied.items())
     click.echo(f"Copied {ws.config.ledger} to {target}: {shown} rows.")
     click.echo(f'To use it, set in reldist.toml: ledger = "{target}"')
