@@ -217,6 +217,22 @@ def attachments(seen: Inspector) -> list[Finding]:
 
 
 def timing(seen: Inspector) -> list[Finding]:
+    return _scheduled(seen) + _embargo(seen)
+
+
+def _scheduled(seen: Inspector) -> list[Finding]:
+    from .schedule import ahead_of_schedule
+
+    ahead = ahead_of_schedule(seen.release, seen.now, seen.config.timezone)
+    if ahead is None or seen.release.send_at is None:
+        return []
+    text = f"scheduled for {ahead}: 'reldist dispatch' sends it then; 'reldist send' refuses it without --now"
+    return [
+        Finding("note", "Timing", "send-at", f"{seen.toml} send_at", text, seen.release.send_at.isoformat())
+    ]
+
+
+def _embargo(seen: Inspector) -> list[Finding]:
     embargo, send_at, place = seen.release.embargo, seen.release.send_at, f"{seen.toml} embargo"
     if embargo is None:
         return []

@@ -17,7 +17,8 @@ too late       not done, and more than ``max_late`` after ``send_at``: reported 
 broken         its release.toml cannot be read (or, once due, the release does not load)
 =============  ==============================================================================
 
-:func:`schedule` adds recipient counts for ``reldist schedule``. Sending is ``dispatch``'s job.
+:func:`schedule` adds recipient counts for ``reldist schedule``. Sending is ``dispatch``'s job;
+:func:`ahead_of_schedule` tells ``send``, ``check`` and their prompts that a release is not due yet.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from .describe import describe_duration, describe_time
 from .errors import ReldistError, ReleaseError, place
 from .job import Job
 from .ledger import Ledger
 from .ledgerrows import Status
 from .names import check_id
-from .release import load_release, parse_when
+from .release import Release, load_release, parse_when
 from .settings import HELD_MARK
 from .workspace import Workspace
 
@@ -46,6 +48,7 @@ __all__ = [
     "Schedule",
     "Scheduled",
     "State",
+    "ahead_of_schedule",
     "decide",
     "existing_ledger",
     "peek",
@@ -135,6 +138,14 @@ def decide(send_at: dt.datetime, now: dt.datetime, *, max_late: dt.timedelta, pr
     if progress.started:
         return "in progress"
     return "late" if age > LATE_AFTER else "due"
+
+
+def ahead_of_schedule(release: Release, now: dt.datetime, tz: dt.tzinfo) -> str | None:
+    """When ``release`` has a ``send_at`` still to come at ``now``: where and when dispatch sends it
+    (``2026-12-03 10:00 (UTC+5), in 2 d 7 h``); else None (unscheduled, or due already)."""
+    if release.send_at is None or release.send_at <= now:
+        return None
+    return f"{describe_time(release.send_at, tz)}, in {describe_duration(release.send_at - now)}"
 
 
 def peek(folder: Path, workspace: Path) -> tuple[str, dt.datetime | None]:

@@ -10,11 +10,12 @@ import click
 
 from ..describe import count, describe_time, recipients_were
 from ..engine import SendResult
-from ..errors import ContactsError
+from ..errors import ContactsError, ReleaseError, place
 from ..job import Job
 from ..ledgerrows import Status
 from ..proofs import send_test
 from ..release import Release
+from ..schedule import ahead_of_schedule
 from ..send import RESUME, RETRY, UNKNOWN, send_release
 from ..transport.factory import check_transport, make_transport, proof_transport
 from ..workspace import Workspace
@@ -49,6 +50,13 @@ from .progress import Progress
     help="Also send to recipients whose earlier message may or may not have arrived.",
 )
 @click.option(
+    "--now",
+    "send_now",
+    is_flag=True,
+    help="Send a release whose send_at is still to come now, ahead of its time (without --now, send "
+    "refuses it: 'reldist dispatch' sends it at send_at).",
+)
+@click.option(
     "--test",
     "test_address",
     metavar="ADDRESS",
@@ -73,6 +81,7 @@ def send(
     strict: bool,
     retry: bool,
     resend_unknown: bool,
+    send_now: bool,
     test_address: str | None,
     as_recipient: str | None,
 ) -> None:
@@ -88,6 +97,9 @@ def send(
 
     With --test ADDRESS nothing goes to the journalists: ADDRESS gets one copy of each language
     and template combination (or, with --as, the copy one recipient would get), marked [TEST].
+
+    A release whose send_at is still to come is left to 'reldist dispatch': send refuses it
+    (exit 1, nothing sent) unless --now is given. Test copies may be sent at any time.
     """
     if as_recipient and not test_address:
         raise click.UsageError("--as needs --test ADDRESS (a test copy of that recipient's message)")
@@ -107,6 +119,13 @@ def send(
     ws, loaded = common.release(ctx, release)
     if test_address:
         ctx.exit(send_proofs(ws, loaded, test_address, as_recipient, lists=lists, where=where, strict=strict))
+    ahead = ahead_of_schedule(loaded, dt.datetime.now(dt.UTC), ws.config.timezone)
+    if ahead and not send_now and not dry_run:
+        raise ReleaseError(
+            f"{loaded.id} is scheduled for {ahead}: 'reldist dispatch' sends it then; nothing was sent. "
+            f"To send it now anyway: reldist send {release} --now",
+            place=place(loaded.folder / "release.toml", ws.root),
+        )
     verbose = ctx.find_root().obj.verbose
     statuses: tuple[Status, ...] = RETRY if retry else RESUME
     if resend_unknown:
@@ -140,6 +159,9 @@ def send(
                 f"{count(unknown, 'recipient')} may or may not have received an earlier attempt; {hint}."
             )
         click.echo(f"Transport: {transport.describe()}")
+        if ahead:
+            refused = "" if send_now else " (send refuses it without --now)"
+            click.echo(f"Scheduled for {ahead}: 'reldist dispatch' sends it then{refused}.")
         if dry_run:
             click.echo("Dry run: nothing was sent or recorded.")
             return
@@ -148,7 +170,8 @@ def send(
         if not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("standard input is not a terminal; add --yes to send without asking")
-            if not confirm(f"Send {loaded.id} now?"):
+            early = f", ahead of its send_at ({ahead})" if ahead else ""
+            if not confirm(f"Send {loaded.id} now{early}?"):
                 click.echo("Nothing was sent.")
                 ctx.exit(1)
         with Progress(label=f"Sending {loaded.id}") as progress:
