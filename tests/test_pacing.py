@@ -111,3 +111,17 @@ def test_a_secret_never_shows_in_a_repr() -> None:
     for shown in (repr(secret), str(secret), f"{secret}", repr(credentials), str([credentials])):
         assert "hunter2" not in shown, shown
     assert secret.value == "hunter2-Pa55"
+
+
+@pytest.mark.parametrize("connections", [1, 2, 4])
+def test_a_limited_run_waits_only_for_the_pacing_between_its_messages(
+    tmp_path: Path, smtpd: SmtpServer, connections: int
+) -> None:
+    # 3 of 8 at 30/minute: two waits of 2 s between the three messages, none before the first
+    # (no history) and none after the last: the run ends with its last message.
+    root = office(tmp_path, smtpd.port, recipients=8, connections=connections, rate="30/minute")
+    fake = FakeTime()
+    result = run_send(root, fake, limit=3, ledger_clock=lambda: dt.datetime.now(dt.UTC))
+    assert result.outcomes == {"sent": 3} and result.limited and result.exit_code == 0
+    assert fake.slept == [2.0, 2.0]
+    assert len(smtpd.messages) == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -188,4 +189,42 @@ def test_a_shared_rate_on_postgresql_stops_at_the_cap_and_counts_test_copies(
     last = reldist(root, "send", RELEASE, "--yes")
     assert last.returncode == 0, last.stdout + last.stderr
     assert "This run: sent 3 in" in last.stdout and shown_time(last.stdout)[0] == 1
+    assert len(smtpd.messages) == 6
+
+
+def test_a_release_the_cap_kept_from_starting_is_not_too_late_later(
+    tmp_path: Path, smtpd: SmtpServer
+) -> None:
+    root = office(tmp_path, smtpd.port, recipients=3, connections=1, rate="2/day")
+    first = root / RELEASE
+    second = root / "releases" / "second"
+    shutil.copytree(first, second)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def due(minutes_ago: float) -> None:
+        for n, folder in enumerate((first, second)):
+            toml = folder / "release.toml"
+            body = re.sub(r"(?m)^(send_at|id) = .*\n", "", toml.read_text(encoding="utf-8"))
+            when = now - dt.timedelta(minutes=minutes_ago - n)  # the second one a minute later
+            toml.write_text(f'id = "{folder.name}"\nsend_at = {when.isoformat()}\n{body}', encoding="utf-8")
+
+    due(10)
+    run = reldist(root, "dispatch", "-v")
+    assert run.returncode == 0 and run.stderr == "", run.stdout + run.stderr
+    assert "second: not tried until " in run.stdout, run.stdout
+    with sqlite3.connect(root / "reldist.db") as db:
+        outcomes = dict(db.execute("SELECT release_id, outcome FROM runs"))
+    assert outcomes["second"].startswith("not tried: held by the rate 2/day until "), outcomes
+    due(2 * 24 * 60)  # two days later: both are more than max_late after their send_at
+    for _ in range(2):
+        a_day_passes(root)
+        run = reldist(root, "dispatch")
+        assert (run.returncode, run.stderr) == (0, ""), run.stderr
+    with sqlite3.connect(root / "reldist.db") as db:
+        sent = dict(
+            db.execute(
+                "SELECT release_id, COUNT(*) FROM deliveries WHERE status = 'sent' GROUP BY release_id"
+            )
+        )
+    assert sent == {first.name: 3, "second": 3}
     assert len(smtpd.messages) == 6

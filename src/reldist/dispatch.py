@@ -35,6 +35,7 @@ from .plan import Preflight
 from .release import load_release
 from .schedule import SENDABLE, Schedule, Scheduled, State, existing_ledger, scan, too_late_mark
 from .send import send_release
+from .settings import HELD_MARK
 from .workspace import Workspace
 
 __all__ = ["DispatchResult", "ReleaseRun", "dispatch", "worst"]
@@ -175,6 +176,7 @@ def _run(
 ) -> None:
     handled: set[Path] = set()
     stopped: str | None = None
+    held: ReleaseRun | None = None  # the release a used-up daily rate stopped
     while True:
         when = current()
         found = scan(workspace, now=when, ledger=ledger)
@@ -193,6 +195,17 @@ def _run(
                 "not tried",
                 late_by=entry.age(when),
             )
+            if held is not None and held.result is not None and held.result.held and ledger is not None:
+                # Held back by the same rate: say until when, and record it, so that the wait
+                # does not make this release too late either (``schedule.decide``).
+                run.resume_at = held.resume_at
+                until = dt.datetime.fromtimestamp(held.result.held.until, dt.UTC).isoformat(
+                    timespec="seconds"
+                )
+                number = ledger.start_run(entry.release_id, "dispatch")
+                ledger.finish_run(
+                    number, f"not tried: {HELD_MARK} {held.result.held.rate.text} until {until}"
+                )
         else:
             run = _take(workspace, ledger, entry, when, dry_run=dry_run, sleep=sleep, clock=clock)
             if run.result is not None and run.result.interrupted:
@@ -200,7 +213,7 @@ def _run(
             elif run.result is not None and run.result.unreachable:
                 stopped = run.result.unreachable
             elif run.action == "held":
-                stopped = "held"  # the rate counts every release's messages: the others wait too
+                stopped, held = "held", run  # the rate counts every release's messages: the others wait too
         result.releases.append(run)
         done(run)
 

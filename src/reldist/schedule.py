@@ -10,7 +10,8 @@ due            its time has come and no run has started it
 late           due for more than :data:`LATE_AFTER` and not started (was the machine off?); it is
                still sent, up to ``[dispatch] max_late`` after ``send_at``
 in progress    a run planned it and recipients are still queued, deferred or were being sent
-               (one that a daily rate holds back stays in progress past ``max_late``)
+               (one that a daily rate holds back stays in progress past ``max_late``; one that
+               the rate kept from starting is not too late either: ``Progress.held``)
 done           a run planned it and nothing is left to send (failed and unknown recipients wait
                for a person: ``reldist status``, ``reldist send --retry``)
 too late       not done, and more than ``max_late`` after ``send_at``: reported once, never sent
@@ -74,7 +75,7 @@ class Progress:
 
     counts: Mapping[Status, int] = field(default_factory=dict)
     started: bool = False  # a run planned it (rows or a send run in the ledger)
-    held: bool = False  # its last run stopped because a daily rate was used up
+    held: bool = False  # its last dispatch stopped (or did not start it) because a daily rate was used up
 
     @property
     def pending(self) -> int:
@@ -253,7 +254,7 @@ def _progress(ledger: Ledger | None, release_id: str) -> Progress:
         return Progress()
     counts = ledger.counts(release_id)
     started = any(counts.values()) or bool(ledger.runs(release_id, "send"))
-    last = ledger.last_run(release_id) if started else None
+    last = ledger.last_run(release_id)  # a run that sent some, or found the rate used up before it
     held = last is not None and HELD_MARK in last[2]
     return Progress(counts, started, held)
 
