@@ -160,3 +160,54 @@ def test_one_mailbox_reader_at_a_time_on_postgresql(office: Path, pg_url: str, t
         assert code == 75 and "another reldist is reading the mailbox" in output, output
     code, output = run("inbox", "--maildir", str(maildir))  # its session ended: the lock went with it
     assert code == 0 and "1 unmatched" in output, output
+
+
+def test_serve_outlives_a_lost_database_connection(office: Path, pg_url: str, tmp_path: Path) -> None:
+    """The database drops serve's connection (a restart, a failover): the next click is still
+    recorded, on a new connection, instead of failing until serve is restarted."""
+    use_ledger(office, pg_url)
+    originals = send_originals(office)
+    first, second, third = sorted(originals)[:3]
+    keys = load_keys(key_file=office / "unsubscribe.key", key_env=None, place="")
+    assert keys is not None
+    one_click = b"List-Unsubscribe=One-Click"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    before = pg_suppressions(pg_url)
+    with serving(office, tmp_path / "serve.log") as server:
+        assert (
+            server.request("POST", f"/unsubscribe/{keys.sign(RELEASE_ID, first)}", one_click, form)[0] == 200
+        )
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            [(dropped,)] = admin.execute(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'reldist' AND pid <> pg_backend_pid()"
+            )
+        assert dropped == 1
+        status, _, body = server.request(
+            "POST", f"/unsubscribe/{keys.sign(RELEASE_ID, second)}", one_click, form
+        )
+        assert status == 200, body
+        assert server.request("GET", "/health")[0] == 200
+
+        # While the database refuses connections: 503 (a sender retries), nothing half-recorded.
+        with psycopg.connect(pg_url.replace("/reldist?", "/postgres?"), autocommit=True) as admin:
+            admin.execute("ALTER DATABASE reldist ALLOW_CONNECTIONS false")
+            try:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'reldist' AND pid <> pg_backend_pid()"
+                )
+                status, _, body = server.request(
+                    "POST", f"/unsubscribe/{keys.sign(RELEASE_ID, third)}", one_click, form
+                )
+                assert status == 503 and "try again later" in body, body
+                assert server.request("GET", "/health")[0] == 503
+            finally:
+                admin.execute("ALTER DATABASE reldist ALLOW_CONNECTIONS true")
+        assert server.request("GET", "/health")[0] == 200
+    text = (tmp_path / "serve.log").read_text(encoding="utf-8")
+    assert "the ledger cannot be reached" in text and "POST <link> 503" in text
+    assert pg_suppressions(pg_url) - before == {(first, "unsubscribe-link"), (second, "unsubscribe-link")}
+    assert [(a, k) for a, k, _, _ in pg_events(pg_url)] == sorted(
+        [(first, "unsubscribed"), (second, "unsubscribed")]
+    )

@@ -16,19 +16,20 @@ unsubscribe someone). It is meant to run behind the organisation's HTTPS proxy.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
 import signal
 import time
 import tomllib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, LedgerUnreachableError
 from .feedback.store import Feedback, unsubscribe
 from .ledger import Ledger
 from .ledgerdb import Target
@@ -141,12 +142,38 @@ def make_app(config: Config, *, ledger: Target | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # One connection, used only from the event loop's thread (the endpoints are async and
         # their SQL is short), so SQLite's one-thread rule holds without a pool.
-        opened = Ledger.open(where)
-        state["feedback"] = Feedback(opened)
+        state["feedback"] = Feedback(Ledger.open(where))
         try:
             yield
         finally:
-            opened.close()
+            state["feedback"].ledger.close()
+
+    def reopen() -> None:
+        """A PostgreSQL ledger's connection was lost (a database restart, a failover, an idle
+        timeout): open a new one, so that the endpoint outlives the database's restarts."""
+        with contextlib.suppress(Exception):
+            state["feedback"].ledger.close()
+        state["feedback"] = Feedback(Ledger.open(where))
+
+    def unavailable(exc: LedgerUnreachableError) -> Response:
+        # 503, not 500: RFC 8058 senders and proxies retry a one-click POST that met it.
+        log.warning("the ledger cannot be reached: %s", exc.message)
+        return PlainTextResponse(
+            "The service is unavailable for a moment; try again later.\n", status_code=503
+        )
+
+    async def retried(handler: Callable[[Request], Awaitable[Response]], request: Request) -> Response:
+        """``handler``, and once more on a new connection when the old one turns out lost (safe:
+        a failed transaction recorded nothing, and an unsubscribe recorded twice is recorded once)."""
+        try:
+            return await handler(request)
+        except LedgerUnreachableError:
+            pass
+        try:
+            reopen()
+            return await handler(request)
+        except LedgerUnreachableError as exc:
+            return unavailable(exc)
 
     def words(row: Row) -> tuple[str, Mapping[str, str]]:
         for lang in (*row.language.split(","), "en"):
@@ -168,6 +195,9 @@ def make_app(config: Config, *, ledger: Target | None = None) -> Starlette:
         return state["feedback"].by_token(keys, token) if token else None
 
     async def link(request: Request) -> Response:
+        return await retried(answer, request)
+
+    async def answer(request: Request) -> Response:
         row = find(request)
         if row is None:
             return not_found()
@@ -190,6 +220,9 @@ def make_app(config: Config, *, ledger: Target | None = None) -> Starlette:
         return HTMLResponse(_render(lang, table["unsubscribe_done"], done))
 
     async def health(request: Request) -> Response:
+        return await retried(alive, request)
+
+    async def alive(request: Request) -> Response:
         state["feedback"].db.execute("SELECT 1").fetchone()
         return PlainTextResponse("ok\n")
 
