@@ -339,6 +339,43 @@ def test_new_makes_a_release_to_fill_in(office: Path) -> None:
     assert code == 0, output  # the untouched skeleton is replaced
 
 
+def _fill_toml(folder: Path) -> None:
+    toml = folder / "release.toml"
+    text = toml.read_text(encoding="utf-8").replace(
+        'subject = ""', 'subject = "Музей открыт · Museum opens"', 2
+    )
+    toml.write_text(
+        text.replace('preheader = ""', 'preheader = "Новая выставка в Караганде"'), encoding="utf-8"
+    )
+
+
+def test_check_refuses_the_untouched_skeleton(office: Path) -> None:
+    assert run("new", "2027-02-draft", "--lang", "ru", "--lang", "en")[0] == 0
+    folder = office / "releases" / "2027-02-draft"
+    _fill_toml(folder)
+    code, output = run("check", "releases/2027-02-draft")
+    assert code == 1, output  # an error even without --strict: it must not reach 300 journalists
+    ru, en = "releases/2027-02-draft/ru.md", "releases/2027-02-draft/en.md"
+    for where, text in (
+        (f"{en}:1", "'# Headline: what happened, in one line'"),
+        (f"{en}:3", "'**CITY** — The news: who, what, where and when.'"),
+        (f"{en}:7", "'> “A quote,” said name, title.'"),
+        (f"{ru}:1", "'# Заголовок: что произошло, в одной строке'"),
+        (f"{ru}:3", "'**ГОРОД** — Главное: кто, что, где и когда.'"),
+    ):
+        assert f"error: {where}: the skeleton text 'reldist new' wrote is still here: {text}" in output
+    assert "Check passed" not in output
+    # half-filled: the headline label and the dateline mark are still found
+    (folder / "en.md").write_text(
+        "# Headline: Ecomuseum opens a climate exhibition\n\n**CITY** — Karaganda, 1 December.\n",
+        encoding="utf-8",
+    )
+    found = codes("releases/2027-02-draft")
+    assert [p for p in found["placeholder"] if p.startswith(en)] == [f"{en}:1", f"{en}:3"], found
+    # the example release, written by hand, has none of it
+    assert "placeholder" not in codes(f"releases/{RELEASE_ID}")
+
+
 def word_export(markdown: str) -> str:
     """The text Word saves for a document that looked like ``markdown``: a PRESS RELEASE label,
     no Markdown marks, links as HYPERLINK fields between the real markers, blank lines between."""

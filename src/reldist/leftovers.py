@@ -5,7 +5,8 @@ Owns the text inspections that Word and Excel make necessary: U+FFFD replacement
 markers (``field-code``), words that mix Latin and Cyrillic letters or Latin words made only of
 letters that look Cyrillic inside Russian text (``mixed-script``, with the fix), a paragraph or
 a long sentence that appears twice (``duplicate-paragraph``), unfilled template text such as
-«(прямой рабочий номер/e-mail)», ``[Insert …]`` or ``XXX`` (``placeholder``), and in contact
+«(прямой рабочий номер/e-mail)», ``[Insert …]`` or ``XXX`` (``placeholder``; the skeleton text
+that ``reldist new`` writes, such as ``# Headline: what happened``, is an error), and in contact
 lists a ``?`` inside a Cyrillic word (``encoding-loss``: Excel saving Kazakh letters as cp1251).
 
 The scans are pure functions over text, each returning :class:`Leftover` records that name
@@ -16,6 +17,8 @@ findings. Nothing here writes a file.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -78,7 +81,7 @@ class Leftover:
     place: str
     message: str
     found: str
-    level: Literal["warning", "note"] = "warning"
+    level: Literal["error", "warning", "note"] = "warning"
 
 
 def _quote(text: str, limit: int = 70) -> str:
@@ -226,6 +229,44 @@ def scan_line(line: str, place: str) -> Iterator[Leftover]:
         )
 
 
+@functools.cache
+def _skeleton() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """What ``reldist new`` writes, taken from the skeleton itself so the two cannot drift apart:
+    its lines (normalised), its headline labels (``headline:``) and its marks (``**CITY**``, the
+    example address). Section headings are left out: a finished release keeps them."""
+    from .importer import SKELETON  # at call time: the importer imports this module
+
+    lines: set[str] = set()
+    labels: set[str] = set()
+    marks: set[str] = set()
+    for text in SKELETON.values():
+        for line in text.splitlines():
+            if not line.strip() or line.startswith("## "):
+                continue
+            lines.add(_normal(line))
+            if line.startswith("# ") and ":" in line:
+                labels.add(_normal(line.split(":", 1)[0]) + ":")
+            marks.update(re.findall(r"\*\*[^*]+\*\*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", line))
+    return frozenset(lines), frozenset(labels), frozenset(marks)
+
+
+def _skeleton_text(line: str) -> str | None:
+    """What in ``line`` is still the skeleton's text, or None."""
+    if not line.strip():
+        return None
+    lines, labels, marks = _skeleton()
+    text = _normal(line)
+    if any(mark in line for mark in marks):
+        return _quote(line.strip())
+    if any(text.startswith(label) for label in labels) or text in lines:
+        return _quote(line.strip())
+    for known in lines:
+        matcher = difflib.SequenceMatcher(None, text, known)
+        if matcher.real_quick_ratio() >= 0.85 and matcher.ratio() >= 0.85:
+            return _quote(line.strip())
+    return None
+
+
 def scan_markdown(text: str, source: str) -> list[Leftover]:
     """Every leftover in a Markdown file's text; ``source`` is its workspace-relative path."""
     lines = text.splitlines()
@@ -236,6 +277,18 @@ def scan_markdown(text: str, source: str) -> list[Leftover]:
             fence = not fence
         if not fence:
             found += scan_line(line, f"{source}:{number}")
+            left = _skeleton_text(line)
+            if left is not None:
+                found.append(
+                    Leftover(
+                        "placeholder",
+                        f"{source}:{number}",
+                        f"the skeleton text 'reldist new' wrote is still here: {left!r}; replace it "
+                        "with the release's own text (or remove the line)",
+                        left,
+                        level="error",
+                    )
+                )
     found += _duplicates(lines, source)
     return found
 

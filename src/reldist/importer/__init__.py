@@ -24,11 +24,12 @@ from .html import html_blocks
 from .shape import join_broken, shape
 from .wordtext import decode, paragraphs
 
-__all__ = ["Imported", "import_file", "new_release"]
+__all__ = ["SKELETON", "Imported", "import_file", "new_release"]
 
 SUFFIXES = (".docx", ".txt", ".md", ".markdown", ".html", ".htm")
 _STATE = ".imported"
-_SKELETON = {
+#: What ``reldist new`` writes for each language (``check`` finds its lines left unfilled).
+SKELETON = {
     "ru": (
         "# Заголовок: что произошло, в одной строке\n\n"
         "**ГОРОД** — Главное: кто, что, где и когда.\n\n"
@@ -127,7 +128,7 @@ def new_release(
     )
     for lang in languages:
         if not (folder / f"{lang}.md").exists() or force:
-            _write(folder, f"{lang}.md", _SKELETON.get(lang, _SKELETON["en"]), force=True, root=root)
+            _write(folder, f"{lang}.md", SKELETON.get(lang, SKELETON["en"]), force=True, root=root)
     return folder
 
 
