@@ -398,3 +398,61 @@ def test_the_english_example_round_trips_through_a_word_export(office: Path) -> 
     assert "releases/e/en.md:15: taken as the notes to editors heading" in output
     assert "short lines after a colon set as a list" in output
     assert "taken as a heading (a short 'About …' line before a long paragraph)" in output
+
+
+def test_russian_text_imported_as_english_is_called_out(office: Path) -> None:
+    code, output = run("import", "2026-12-seed", "en", str(SEED))
+    assert code == 0, output
+    assert (
+        "warning: releases/2026-12-seed/en.md: imported as en, but it looks like Russian text (Cyrillic: "
+        in output
+    )
+    assert f"'reldist import 2026-12-seed ru {SEED}'" in output
+    code, output = run("check", "releases/2026-12-seed")
+    assert code == 1, output
+    assert re.search(
+        r"error: releases/2026-12-seed/en.md: the en version looks like Russian text "
+        r"\(Cyrillic: [\d,]+ of [\d,]+ letters\); put the English text here",
+        output,
+    ), output
+    assert (
+        "error: releases/2026-12-seed/release.toml [en] subject: the en subject looks like Russian" in output
+    )
+    # Kazakh and Russian told apart by the Kazakh letters (a warning: a guess)
+    example = office / "releases" / RELEASE_ID
+    assert run("import", "swap", "ru", str(example / "kk.md"))[0] == 0
+    assert run("import", "swap", "kk", str(example / "ru.md"))[0] == 0
+    found = codes("releases/swap")
+    assert {"releases/swap/ru.md", "releases/swap/kk.md"} <= set(found["wrong-language"]), found
+    # the example's three versions are what their codes say
+    assert "wrong-language" not in codes(f"releases/{RELEASE_ID}")
+
+
+def test_the_seed_boilerplate_after_the_contacts_gets_its_own_heading(office: Path) -> None:
+    code, output = run("import", "2026-12-seed", "ru", str(SEED))
+    assert code == 0, output
+    md = office / "releases" / "2026-12-seed" / "ru.md"
+    lines = md.read_text(encoding="utf-8").splitlines()
+    example = (office / "releases" / RELEASE_ID / "ru.md").read_text(encoding="utf-8").splitlines()
+    at = lines.index("## О Европейском Союзе")  # the example's heading for the EU's boilerplate
+    assert lines[at] == example[at] and lines[at + 2] == "Проект финансируется Европейским Союзом"
+    assert lines.index("## Контакты для прессы") < at < lines.index("Данный проект реализуется:")
+    assert (
+        f"releases/2026-12-seed/ru.md:{at + 1}: the press contacts end here (no name, phone or email in "
+        "'Проект финансируется Европейским Союзом'): what follows put under 'О Европейском Союзе'"
+    ) in output
+    # the wire template keeps only the press contacts: short, without the boilerplate
+    with (office / "contacts" / "example.csv").open("a", encoding="utf-8") as handle:
+        handle.write("lenta@example.org,,ru,ru,Лента,,,,wire,\n")
+    code, output = run("send", "releases/2026-12-seed", "--yes")
+    assert code == 0, output
+    wire = next(
+        message
+        for path in (office / "outbox" / "2026-12-seed").glob("*.eml")
+        if (message := parse(path.read_bytes()))["To"].addresses[0].addr_spec == "lenta@example.org"
+    )
+    body = wire.get_body(("plain",))
+    assert body is not None
+    plain = body.get_content()
+    assert "Ирина Игнатович" in plain and "irina.ignatovich@ecomuseum.kz" in plain
+    assert "Проект финансируется" not in plain and "27 государств-членов" not in plain

@@ -7,7 +7,9 @@ letters that look Cyrillic inside Russian text (``mixed-script``, with the fix),
 a long sentence that appears twice (``duplicate-paragraph``), unfilled template text such as
 «(прямой рабочий номер/e-mail)», ``[Insert …]`` or ``XXX`` (``placeholder``; the skeleton text
 that ``reldist new`` writes, such as ``# Headline: what happened``, is an error), and in contact
-lists a ``?`` inside a Cyrillic word (``encoding-loss``: Excel saving Kazakh letters as cp1251).
+lists a ``?`` inside a Cyrillic word (``encoding-loss``: Excel saving Kazakh letters as cp1251);
+and a language version written mostly in another script or language than its code says, such as
+Russian text imported as ``en`` (``wrong-language``).
 
 The scans are pure functions over text, each returning :class:`Leftover` records that name
 ``file:line`` and quote what they found; :func:`text_findings` reads a release's Markdown files and
@@ -39,6 +41,7 @@ __all__ = [
     "scan_field",
     "scan_markdown",
     "script_fixes",
+    "script_mismatch",
     "text_findings",
     "unmix",
 ]
@@ -293,6 +296,63 @@ def scan_markdown(text: str, source: str) -> list[Leftover]:
     return found
 
 
+#: Languages written in Cyrillic and in Latin letters; others are not judged.
+_CYRILLIC_LANGS = frozenset({"ru", "kk", "uk", "be", "bg", "mk", "sr", "ky", "tg", "mn"})
+_LATIN_LANGS = frozenset({"en", "de", "fr", "es", "it", "pt", "nl", "pl", "cs", "tr", "sv", "fi", "da"})
+_KAZAKH = re.compile("[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
+
+
+def script_mismatch(text: str, lang: str) -> tuple[str, Literal["error", "warning"]] | None:
+    """What ``text`` looks like when it is not written in ``lang``'s script (an error) or, for ru
+    and kk, reads as the other one (a warning: a guess from the letters), else None."""
+    bare = _LINK_TARGET.sub(" ", text)
+    cyr = len(re.findall(f"[{_CYR}]", bare))
+    lat = len(re.findall(f"[{_LAT}]", bare))
+    kazakh = len(_KAZAKH.findall(bare))
+    letters = cyr + lat
+    if letters < 20:
+        return None
+    # Kazakh letters are one in seven of a Kazakh text and none of a Russian one; a Kazakh name
+    # quoted in Russian text stays far below the 3 % taken as Kazakh here.
+    looks = "Kazakh" if kazakh >= 5 and kazakh >= 0.03 * cyr else "Russian"
+    if lang in _LATIN_LANGS and cyr > 0.6 * letters:
+        return f"{looks} text (Cyrillic: {cyr:,} of {letters:,} letters)", "error"
+    if lang in _CYRILLIC_LANGS and lat > 0.6 * letters:
+        return f"text in Latin letters ({lat:,} of {letters:,} letters)", "error"
+    if lang == "ru" and looks == "Kazakh":
+        return (
+            f"Kazakh text ({kazakh:,} of its {cyr:,} Cyrillic letters are ә, ғ, қ, ң, ө, ұ, ү, һ, і)",
+            "warning",
+        )
+    if lang == "kk" and cyr >= 100 and kazakh < 0.005 * cyr:
+        few = "none" if not kazakh else f"only {kazakh:,}"
+        return (
+            f"Russian text ({few} of its {cyr:,} Cyrillic letters are ә, ғ, қ, ң, ө, ұ, ү, һ, і)",
+            "warning",
+        )
+    return None
+
+
+_NAMES = {"en": "English", "ru": "Russian", "kk": "Kazakh"}
+
+
+def _wrong_language(text: str, lang: str, place: str, what: str) -> list[Leftover]:
+    mismatch = script_mismatch(text, lang)
+    if mismatch is None:
+        return []
+    looks, level = mismatch
+    name = _NAMES.get(lang, lang)
+    return [
+        Leftover(
+            "wrong-language",
+            place,
+            f"the {lang} {what} looks like {looks}; put the {name} text here, or correct the language code",
+            looks,
+            level=level,
+        )
+    ]
+
+
 def scan_field(value: str, place: str) -> list[Leftover]:
     """Leftovers in a one-line value such as a subject or preheader (no duplicates check)."""
     return list(scan_line(value, place))
@@ -403,7 +463,12 @@ def text_findings(job: Job, report: Preflight, losses: ListLosses) -> list[tuple
         version = release.versions[lang]
         for key, value in (("subject", version.subject), ("preheader", version.preheader)):
             found += [("Subject and preheader", item) for item in scan_field(value, f"{toml} [{lang}] {key}")]
+        found += [
+            ("Languages", item)
+            for item in _wrong_language(version.subject, lang, f"{toml} [{lang}] subject", "subject")
+        ]
         text = (root / version.source).read_text(encoding="utf-8-sig")
+        found += [("Languages", item) for item in _wrong_language(text, lang, version.source, "version")]
         found += [("Content", item) for item in scan_markdown(text, version.source)]
         found += [
             ("Content", item)

@@ -103,6 +103,8 @@ def import_(ctx: click.Context, release: str, lang: str, file: Path, force: bool
     rel = result.path.relative_to(ws.root).as_posix()
     made = " (a new release)" if result.created else ""
     click.echo(f"Wrote {rel}{made}: {len(result.notes)} guesses to check, listed above.")
+    for warning in result.warnings:
+        common.warn(warning)
     if result.subject:
         click.echo(f"The {lang} subject was empty; set it from the headline: {result.subject!r}")
     click.echo(f"Next: read {rel}, then 'reldist check {rel.rsplit('/', 1)[0]}'.")

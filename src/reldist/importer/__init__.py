@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ReleaseError, place
+from ..leftovers import script_mismatch
 from ..names import bad_release_id
 from .blocks import Block, Links, to_markdown
 from .html import html_blocks
@@ -65,6 +66,7 @@ class Imported:
     notes: list[str] = field(default_factory=list)
     created: bool = False  # the release folder was made by this import
     subject: str | None = None  # the subject set from the headline, if it was empty
+    warnings: list[str] = field(default_factory=list)  # ``file: …`` each, such as the wrong language
 
 
 def _digest(text: str) -> str:
@@ -193,6 +195,13 @@ def import_file(
     _write(folder, name, markdown, force=force, root=root)
     where = place(folder / name, root)
     result = Imported(folder / name, [f"{where}:{line}: {note}" for line, note in notes], created)
+    mismatch = script_mismatch(markdown, lang)
+    if mismatch is not None:
+        code = {"Russian": "ru", "Kazakh": "kk"}.get(mismatch[0].split()[0], "CODE")
+        result.warnings.append(
+            f"{where}: imported as {lang}, but it looks like {mismatch[0]}; if it is, import it as "
+            f"'reldist import {release_id} {code} {file}' and take {lang} out of release.toml"
+        )
     headline = next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), "")
     result.subject = _set_subject(folder / "release.toml", lang, _plain(headline))
     return result

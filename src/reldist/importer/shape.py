@@ -4,7 +4,9 @@ Owns the guesses an import makes about a document's structure: the «ПРЕСС-
 label (dropped), the headline (the first heading, else the first paragraph), the dateline
 (``**КАРАГАНДА** — …``), quotes (a paragraph that opens with a quotation mark), the notes to
 editors (an explicit «Справка»/"Notes to editors" heading, or short facts after the text), the
-press contacts («За дополнительной информацией…», "For further information…", «Контакты»),
+press contacts («За дополнительной информацией…», "For further information…", «Контакты») and
+where they end (a paragraph with no name, phone or email after them, such as a funder's note or
+«Европейский Союз включает…», goes under a heading of its own),
 repeated paragraphs and unfilled Word template text (dropped), and an address written as short
 lines. And the typography: «ёлочки» with „лапками“ inside, an em dash for a spaced hyphen, words
 with a Latin letter in Cyrillic (and back). Every guess is a note on the block it changed.
@@ -51,6 +53,17 @@ _HEADINGS = {
     "contacts": {"ru": "Контакты для прессы", "en": "Press contacts", "kk": "Баспасөз үшін байланыс"},
     "footnotes": {"ru": "Примечания", "en": "Notes", "kk": "Ескертпелер"},
 }
+#: The heading for what follows the press contacts but is none: the example release's for text
+#: about the EU (an EU-funded project's boilerplate), else a general one.
+_AFTER_CONTACTS = {
+    "eu": {"ru": "О Европейском Союзе", "en": "About the European Union", "kk": "Еуропалық Одақ туралы"},
+    "other": {"ru": "О проекте", "en": "About the project", "kk": "Жоба туралы"},
+}
+_EU = re.compile(r"европейск\w* союз|european union|еуропалық одақ", re.IGNORECASE)
+_CONTACT_DATA = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.-]+|\+?\d[\d ()\-]{5,}\d|"
+    rf"^[{_UPPER}][\w'-]+(?:\s+[{_UPPER}][\w.'-]+){{1,3}}\s*(?:[,(—–]|$)"
+)
 _ABOUT = re.compile(r"^(about|о|об|обо)\s+\S.{2,60}$|^.{3,60}\s+туралы$", re.IGNORECASE)
 _TERMINAL = tuple('.!?:;…»"”)')
 _SHORT = 200
@@ -183,6 +196,20 @@ def shape(blocks: list[Block], links: Links, lang: str) -> list[Block]:
         seen[key] = block
         typography(block, lang)
         plain = links.text_of(block.text).strip()
+        if section == "contacts" and _contacts_end(block, out, rest, i, links):
+            section = "about"
+            kind = "eu" if any(_EU.search(links.text_of(b.text)) for b in rest[i:]) else "other"
+            title = _AFTER_CONTACTS[kind][_lang(lang)]
+            out.append(
+                Block(
+                    "h2",
+                    title,
+                    [
+                        f"the press contacts end here (no name, phone or email in {plain[:50]!r}): "
+                        f"what follows put under '{title}'"
+                    ],
+                )
+            )
         if block.kind in ("p", "h2", "h3") and _NOTES_HEADING.match(plain):
             block.kind, section = "h2", "notes"
             block.text = block.text.strip().rstrip(":")
@@ -298,6 +325,20 @@ def _long_follows(rest: list[Block], index: int, links: Links) -> bool:
         and after.kind == "p"
         and len(links.text_of(after.text)) >= _SHORT
     )
+
+
+def _contacts_end(block: Block, out: list[Block], rest: list[Block], index: int, links: Links) -> bool:
+    """True when ``block``, in the press contacts, is no contact: it has no name, phone or email
+    and contacts came before it (not the intro line), and it is not a heading of its own."""
+    plain = links.text_of(block.text).strip()
+    if block.kind not in ("p", "lines") or _CONTACT_DATA.search(plain):
+        return False
+    if _NOTES_HEADING.match(plain) or _CONTACTS_HEADING.match(plain):
+        return False
+    if _ABOUT.match(plain) and _long_follows(rest, index, links):
+        return False
+    since = next((n for n in range(len(out) - 1, -1, -1) if out[n].kind == "h2"), -1)
+    return any(_CONTACT_DATA.search(links.text_of(b.text)) for b in out[since + 1 :])
 
 
 def _listed(rest: list[Block], index: int, links: Links) -> list[list[Block]]:
