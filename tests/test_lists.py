@@ -259,3 +259,21 @@ def test_an_error_in_strings_toml_names_the_string(office: Path, old: str, new: 
     assert code == 1
     assert f"reldist: error: {error}" in output
     assert "Traceback" not in output
+
+
+def test_random_bytes_in_a_cp1251_list_are_refused_not_read(office: Path) -> None:
+    good = "email;name;lang;salutation\r\nanna@example.org;Анна Смирнова;ru;Здравствуйте, Анна!\r\n"
+    data = good.encode("cp1251") + b"ivan@example.org;Ivan;ru;" + "Здравствуйте, ".encode("cp1251")
+    (office / "contacts" / "rnd.csv").write_bytes(data + b"\x8e\x9a\x8f\xff\xfe\x81 \x80\x80!\r\n")
+    use_lists(office, '["rnd"]')
+    code, output = run("check", RELEASE)
+    assert code == 1, output
+    assert (
+        "contacts/rnd.csv:3: read as cp1251, this line has characters no list has ('ЋљЏЃЂ'): the file "
+        "is in another encoding or damaged; fix it in the original and save it as UTF-8 (Excel: 'CSV UTF-8')"
+    ) in output
+    assert "ЋљЏ" not in output.replace("('ЋљЏЃЂ')", "")  # never read into a greeting
+    # the same list without the damaged row is read as cp1251, as before
+    (office / "contacts" / "rnd.csv").write_bytes(good.encode("cp1251"))
+    code, output = run("check", RELEASE)
+    assert "1 recipient ready" in output or "1 recipients ready" in output, output

@@ -95,14 +95,32 @@ def _detect(head: bytes, *, whole: bool, display: str) -> str:
     # could_be_from_charset lists encodings that give the very same text
     named = (best.encoding, *best.could_be_from_charset) if best is not None else ()
     if "cp1251" in named or _looks_like_cp1251(probe.decode("cp1251", errors="replace")):
-        return "cp1251"
+        return _likely(probe, "cp1251", display)
     for name in named:
         if name in _ACCEPTED:
-            return name
+            return _likely(probe, name, display) if name.startswith(("cp", "koi8")) else name
     raise ContactsError(
         "cannot tell the text encoding (not UTF-8, UTF-16 or cp1251); save it from Excel as 'CSV UTF-8'",
         place=display,
     )
+
+
+def _likely(probe: bytes, encoding: str, display: str) -> str:
+    """``encoding`` when the probe read in it is text a list could hold, else an error naming the
+    first line with characters no Russian or Kazakh list has (Serbian letters, box drawing…):
+    bytes that are not in this encoding at all, which reldist does not guess its way through."""
+    text = probe.decode(encoding, errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        odd = [c for c in line if c >= "\x80" and c not in _RUSSIAN_LETTERS and c not in _CP1251_PUNCTUATION]
+        if odd:
+            shown = "".join(dict.fromkeys(odd))[:12]
+            raise ContactsError(
+                f"read as {encoding}, this line has characters no list has ({shown!r}): the file is "
+                "in another encoding or damaged; fix it in the original and save it as UTF-8 "
+                "(Excel: 'CSV UTF-8')",
+                place=f"{display}:{number}",
+            )
+    return encoding
 
 
 def encoding_of(path: Path, display: str, forced: str | None) -> str:
