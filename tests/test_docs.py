@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from reldist.cli import main
@@ -62,6 +63,28 @@ def test_command_reference_is_current() -> None:
     assert current() == reference().strip("\n"), (
         "README command reference is stale: run python tests/test_docs.py"
     )
+
+
+def test_the_worked_example_is_what_check_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's ``reldist check`` of the example is the real output; the sizes may differ by
+    a few bytes (the release's date is today's), so they are compared to within 1 %."""
+    from reldist.workspace import init_workspace
+
+    text = README.read_text(encoding="utf-8")
+    command = "$ reldist check releases/2026-11-eu-karaganda\n"
+    shown = text[text.index(command) + len(command) :].split("\n$ ", 1)[0].splitlines()
+    init_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check", "releases/2026-11-eu-karaganda"])
+    assert result.exit_code == 0, result.output
+    sizes = re.compile(r"(?m)^Largest message ([\d.]+) KB, ([\d.]+) KB in all\.$")
+    real_sizes, shown_sizes = sizes.search(result.output), sizes.search("\n".join(shown))
+    assert real_sizes is not None and shown_sizes is not None, result.output
+    for real, readme in zip(real_sizes.groups(), shown_sizes.groups(), strict=True):
+        assert abs(float(real) - float(readme)) <= 0.01 * float(real), (real_sizes[0], shown_sizes[0])
+    assert [sizes.sub("", line) for line in result.output.splitlines()] == [
+        sizes.sub("", line) for line in shown
+    ]
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def test_the_seed_imported_with_one_command(office: Path) -> None:
     found = codes("releases/2026-12-seed")
     assert not LEFTOVERS & set(found), found
     # what it honestly deserves: a long subject, no preheader, readers of languages it lacks
-    assert set(found) - {"bad-row", "authentication", "unsubscribe-one-click"} == {
+    assert set(found) - {"other-language", "authentication", "unsubscribe-one-click"} == {
         "subject-long",
         "preheader",
         "language-missing",
@@ -333,7 +333,7 @@ def test_new_makes_a_release_to_fill_in(office: Path) -> None:
     assert "## Press contacts" in (folder / "en.md").read_text(encoding="utf-8")
     code, output = run("check", "releases/2027-01-next")
     assert code == 1
-    assert "release.toml: missing 'ru.subject'" in output  # says what to fill in
+    assert "release.toml: 'ru.subject' is empty: write the ru subject line" in output  # not 'missing'
     assert run("new", "2027-01-next")[0] == 1  # never over an existing release
     code, output = run("import", "2027-01-next", "ru", str(SEED))
     assert code == 0, output  # the untouched skeleton is replaced
@@ -456,3 +456,32 @@ def test_the_seed_boilerplate_after_the_contacts_gets_its_own_heading(office: Pa
     plain = body.get_content()
     assert "Ирина Игнатович" in plain and "irina.ignatovich@ecomuseum.kz" in plain
     assert "Проект финансируется" not in plain and "27 государств-членов" not in plain
+
+
+def test_the_words_a_new_press_officer_reads(office: Path) -> None:
+    code, output = run("import", "2026-12-seed", "ru", str(SEED))
+    assert code == 0, output
+    toml = office / "releases" / "2026-12-seed" / "release.toml"
+    assert toml.read_text(encoding="utf-8").startswith(
+        "# Made by 'reldist import' from seed-word-export.txt. Fill in"
+    )
+    code, output = run("check", "releases/2026-12-seed")
+    # one language: nothing about which comes first
+    assert "(it is in ru only); they get it in ru: contacts/example.csv:9" in output
+    assert "first:" not in output
+    # a journalist who reads only English is no bad row of a Russian-only release
+    assert "not for this release: contacts/example.csv:12: wants only en; this release is in ru" in output
+    assert "0 skipped, 1 suppressed, 1 reading only other languages, 0 duplicates merged" in output
+    assert "bad contact rows" not in output
+    found = codes("releases/2026-12-seed")
+    assert found["other-language"] == ["contacts/example.csv:12"] and "bad-row" not in found
+    # the same long subject in two languages is long in each
+    assert run("import", "2026-12-seed", "en", str(office / "releases" / RELEASE_ID / "en.md"))[0] == 0
+    text = toml.read_text(encoding="utf-8")
+    ru_subject = re.search(r'(?m)^subject = (".*")$', text)
+    assert ru_subject is not None
+    text = re.sub(r'(?m)^(\[en\]\nfile = "en.md"\n)subject = ".*"$', rf"\1subject = {ru_subject[1]}", text)
+    toml.write_text(text.replace('languages = ["ru"]', 'languages = ["ru", "en"]'), encoding="utf-8")
+    found = codes("releases/2026-12-seed")
+    where = "releases/2026-12-seed/release.toml"
+    assert found["subject-long"] == [f"{where} [ru] subject", f"{where} [en] subject"], found

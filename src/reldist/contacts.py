@@ -72,6 +72,7 @@ class Skipped:
     reason: str
     address: str  # the normalised address if the row had one, else the raw cell text
     name: str
+    bad: bool = True  # False for a good row this release cannot serve (it reads only other languages)
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"

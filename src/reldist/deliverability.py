@@ -158,7 +158,14 @@ class Inspector:
             for topic, item in text_findings(self.job, report, self.losses)
         ]
         found += [
-            Finding("warning", "Contacts", "bad-row", s.source, s.reason, s.address) for s in report.invalid
+            Finding("warning", "Contacts", "bad-row", s.source, s.reason, s.address)
+            for s in report.invalid
+            if s.bad
+        ]
+        found += [  # a good row for another release: not a bad row, nothing to fix
+            Finding("note", "Contacts", "other-language", s.source, s.reason, s.address)
+            for s in report.invalid
+            if not s.bad
         ]
         found += [
             Finding("note", "Contacts", "duplicate", s.source, s.reason, s.address) for s in report.duplicates

@@ -115,18 +115,26 @@ def sizes(seen: Inspector) -> list[Finding]:
 
 def subjects_and_preheaders(seen: Inspector) -> list[Finding]:
     found, topic = [], "Subject and preheader"
+    versions, done = seen.release.versions, set[str]()
     for subject, languages in seen.subjects.items():
-        place = f"{seen.toml} [{languages[0]}] subject"
+        # a subject written the same in several languages is long (or empty) in each of them
+        first = versions[languages[0]].subject
+        same = [lang for lang in seen.release.languages if versions[lang].subject == first]
+        places = [f"{seen.toml} [{lang}] subject" for lang in same or languages[:1]]
         if seen.release.bilingual_subject:
-            place = f"{seen.toml} subject ({' / '.join(languages)}, bilingual_subject)"
-        if not subject.strip():
-            found.append(Finding("warning", topic, "subject-empty", place, "the subject is empty"))
-        elif len(subject) > SUBJECT_MAX:
-            text = (
-                f"the subject is {len(subject)} characters long (inboxes show about 40 on a phone and 70 "
-                f"on a desktop; keep it under {SUBJECT_MAX}): {subject!r}"
-            )
-            found.append(Finding("warning", topic, "subject-long", place, text, subject))
+            places = [f"{seen.toml} subject ({' / '.join(languages)}, bilingual_subject)"]
+        for place in places:
+            if place in done:
+                continue
+            done.add(place)
+            if not subject.strip():
+                found.append(Finding("warning", topic, "subject-empty", place, "the subject is empty"))
+            elif len(subject) > SUBJECT_MAX:
+                text = (
+                    f"the subject is {len(subject)} characters long (inboxes show about 40 on a phone and "
+                    f"70 on a desktop; keep it under {SUBJECT_MAX}): {subject!r}"
+                )
+                found.append(Finding("warning", topic, "subject-long", place, text, subject))
     for lang in seen.release.languages:
         if not seen.release.versions[lang].preheader:
             start = seen.openings.get(lang, "")
@@ -144,10 +152,11 @@ def languages(seen: Inspector) -> list[Finding]:
     found = []
     for lang, sources in sorted(seen.foreign.items()):
         shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+        have = seen.release.languages
+        gets = f"they get {have[0]} first" if len(have) > 1 else f"they get it in {have[0]}"
         text = (
             f"{len(sources)} recipient(s) read {lang!r}, but the release has no {lang} subject or text "
-            f"(it is in {', '.join(seen.release.languages)}); they get {seen.release.languages[0]} "
-            f"first: {shown}"
+            f"(it is in {', '.join(have)}{'' if len(have) > 1 else ' only'}); {gets}: {shown}"
         )
         found.append(
             Finding("warning", "Languages", "language-missing", f"{seen.toml} languages", text, lang)

@@ -29,7 +29,9 @@ def list_findings(job: Job, report: Preflight, columns: dict[str, set[str]]) -> 
     found = [*_columns(job, columns), *_sheets(job, report)]
     if report.ready == 0:
         why = (
-            f"{len(report.invalid)} bad row(s), {len(report.suppressed)} do-not-contact, "
+            f"{sum(s.bad for s in report.invalid)} bad row(s), "
+            f"{sum(not s.bad for s in report.invalid)} reading only other languages, "
+            f"{len(report.suppressed)} do-not-contact, "
             f"{len(report.duplicates)} duplicate(s)"
         )
         lists = ", ".join(report.lists or release.lists)

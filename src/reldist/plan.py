@@ -188,6 +188,7 @@ class Planner:
                 f"wants only {wanted}; this release is in {have}",
                 contact.address,
                 contact.name,
+                bad=False,
             )
         if contact.template and (problem := bad_template_name(contact.template)):
             return Skipped("invalid", contact.source, f"template: {problem}", contact.address, contact.name)

@@ -177,6 +177,8 @@ def _version(data: dict[str, Any], lang: str, folder: Path, workspace: Path, whe
         )
     check_table(table, _LANG, where=where, prefix=f"{lang}.", error=ReleaseError)
     subject = " ".join(table.get("subject", "").split())
+    if not subject and "subject" in table:
+        raise ReleaseError(f"'{lang}.subject' is empty: write the {lang} subject line", place=where)
     if not subject:
         raise ReleaseError(f"missing '{lang}.subject'", place=where)
     path = inside(

@@ -90,17 +90,20 @@ def print_preflight(report: Preflight, *, verbose: int = 0) -> None:
         f"template: {release.template}"
     )
     for skipped in report.invalid:
-        click.echo(click.style("skipped: ", fg="red") + str(skipped))
+        label = click.style("skipped: ", fg="red") if skipped.bad else "not for this release: "
+        click.echo(label + str(skipped))
     for skipped in report.duplicates:
         click.echo(click.style("merged: ", fg="yellow") + str(skipped))
     for skipped in report.suppressed if verbose else ():
         click.echo("suppressed: " + str(skipped))
     languages = ", ".join(f"{lang} first {n}" for lang, n in sorted(report.by_language.items()))
     templates = ", ".join(f"{name} {n}" for name, n in sorted(report.by_template.items()))
+    other = sum(not s.bad for s in report.invalid)  # good rows for a release in their language
     click.echo(
         f"{count(report.ready, 'recipient')} ready ({languages or 'none'}; templates: {templates or 'none'}); "
-        f"{len(report.invalid)} skipped, {len(report.suppressed)} suppressed, "
-        f"{count(len(report.duplicates), 'duplicate')} merged"
+        f"{len(report.invalid) - other} skipped, {len(report.suppressed)} suppressed, "
+        + (f"{other} reading only other languages, " if other else "")
+        + f"{count(len(report.duplicates), 'duplicate')} merged"
     )
     if report.ready:
         click.echo(

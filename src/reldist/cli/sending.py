@@ -165,7 +165,7 @@ def send(
         if dry_run:
             click.echo("Dry run: nothing was sent or recorded.")
             return
-        if strict and report.invalid:
+        if strict and any(s.bad for s in report.invalid):
             raise ContactsError("--strict: bad contact rows; nothing was sent")
         if not yes:
             if not sys.stdin.isatty():

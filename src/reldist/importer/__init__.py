@@ -109,8 +109,10 @@ def new_release(
     lists: tuple[str, ...],
     template: str = "release",
     force: bool = False,
+    made_by: str = "'reldist new'",
 ) -> Path:
-    """Create ``releases/<id>/`` with a release.toml and a Markdown file a language to fill in."""
+    """Create ``releases/<id>/`` with a release.toml and a Markdown file a language to fill in;
+    ``made_by`` is what the release.toml's first comment says made it."""
     problem = bad_release_id(release_id)
     if problem:
         raise ReleaseError(problem)
@@ -120,7 +122,7 @@ def new_release(
     folder.mkdir(parents=True, exist_ok=True)
     tables = "".join(f'\n[{lang}]\nfile = "{lang}.md"\nsubject = ""\npreheader = ""\n' for lang in languages)
     (folder / "release.toml").write_text(
-        f"# Made by 'reldist new'. Fill in each language's subject and preheader, then run\n"
+        f"# Made by {made_by}. Fill in each language's subject and preheader, then run\n"
         f"# 'reldist check releases/{release_id}'.\n"
         f"languages = {_toml_list(languages)}\nlists = {_toml_list(lists)}\n"
         f'template = "{template}"\n'
@@ -189,7 +191,9 @@ def import_file(
     folder = root / "releases" / release_id
     created = not (folder / "release.toml").exists()
     if created:  # with this language only: another is added when it is imported
-        new_release(root, release_id, languages=(lang,), lists=lists)
+        new_release(
+            root, release_id, languages=(lang,), lists=lists, made_by=f"'reldist import' from {file.name}"
+        )
     markdown, notes = convert(file, lang, files=folder / "files")
     name = f"{lang}.md"
     _write(folder, name, markdown, force=force, root=root)
