@@ -16,10 +16,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import corpus
 from corpus import Original
 from helpers import RELEASE_ID, run
+from reldist.cli import main
 from reldist.tokens import load_keys
 from smtpfixtures import smtp_server
 from test_send_smtp import office
@@ -110,3 +112,26 @@ def test_one_mailbox_reader_at_a_time(office: Path, tmp_path: Path) -> None:
         assert code == 0, output
     code, output = run("inbox", "--maildir", str(maildir))
     assert code == 0 and "1 unmatched" in output, output
+
+
+def test_dispatch_leaves_the_mailbox_to_the_reader_that_has_it(
+    office: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two dispatchers sharing a ledger both read [inbox] first: the one that finds the mailbox
+    being read goes on quietly (cron mails nothing); one that cannot reach it still warns."""
+    monkeypatch.setenv("RELDIST_IMAP_PASSWORD", "secret")
+    toml = office / "reldist.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8") + '\n[inbox]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n'
+        'username = "press"\npassword_env = "RELDIST_IMAP_PASSWORD"\n',
+        encoding="utf-8",
+    )
+    assert run("status")[0] == 0
+    with (office / "reldist.db.inbox.lock").open("a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(main, ["dispatch"], catch_exceptions=False)
+        assert result.exit_code == 0 and result.stderr == "" and result.stdout == "", result.output
+        result = CliRunner().invoke(main, ["dispatch", "-v"], catch_exceptions=False)
+        assert "another reldist is reading the mailbox now" in result.stdout, result.output
+    result = CliRunner().invoke(main, ["dispatch"], catch_exceptions=False)
+    assert result.exit_code == 0 and "warning: inbox: [inbox] 127.0.0.1:9" in result.stderr, result.output

@@ -96,10 +96,17 @@ def _read_inbox(config: Config, *, verbose: int) -> None:
     """With [inbox]: read it first, so bounces and unsubscribes suppress before anything is sent.
     A mailbox that cannot be read is a warning: the send goes on with the suppressions it has."""
     from ..errors import ReldistError
-    from ..feedback.inbox import read_inbox
+    from ..feedback.inbox import InboxBusyError, read_inbox
 
     try:
         found, where = read_inbox(config)
+    except InboxBusyError:
+        # Another reader (a dispatcher on another machine sharing the ledger, or cron's inbox) is
+        # recording the mailbox now; what it records stops a message here as each is claimed.
+        # Nothing is wrong, so cron mails nothing.
+        if verbose:
+            click.echo("inbox: another reldist is reading the mailbox now; not read again")
+        return
     except ReldistError as exc:
         click.echo(f"reldist: warning: inbox: {exc}; sending with the suppressions recorded so far", err=True)
         return
