@@ -485,3 +485,24 @@ def test_the_words_a_new_press_officer_reads(office: Path) -> None:
     found = codes("releases/2026-12-seed")
     where = "releases/2026-12-seed/release.toml"
     assert found["subject-long"] == [f"{where} [ru] subject", f"{where} [en] subject"], found
+
+
+def test_a_contacts_title_line_stays_with_the_contact(office: Path, tmp_path: Path) -> None:
+    body = "Экомузей Караганды открыл новую выставку о климате и воде региона. " * 4
+    gap = "\n" * 6  # wide gaps: each line a paragraph of its own
+    source = tmp_path / "release.txt"
+    source.write_text(
+        f"ПРЕСС-РЕЛИЗ\n\nМузей открыл выставку о климате\n\nКАРАГАНДА — {body}\n\nКонтакты для прессы\n\n"
+        f"Ирина Игнатович{gap}Менеджер по коммуникациям ЭкоМузея{gap}Телефон: +7 705 759-99-09{gap}"
+        "Подробнее о выставке читайте на сайте музея, где собраны фотографии и программа на весь "
+        "месяц, а также расписание экскурсий.\n",
+        encoding="utf-8",
+    )
+    code, output = run("import", "t", "ru", str(source))
+    assert code == 0, output
+    lines = (office / "releases" / "t" / "ru.md").read_text(encoding="utf-8").splitlines()
+    contacts, notes = lines.index("## Контакты для прессы"), lines.index("## Справка для редакций")
+    title = lines.index("Менеджер по коммуникациям ЭкоМузея")
+    assert contacts < title < lines.index("Телефон: +7 705 759-99-09") < notes
+    assert lines[notes + 2].startswith("Подробнее о выставке")
+    assert f"releases/t/ru.md:{notes + 1}: the press contacts end here" in output

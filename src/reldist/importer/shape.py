@@ -54,11 +54,21 @@ _HEADINGS = {
     "footnotes": {"ru": "Примечания", "en": "Notes", "kk": "Ескертпелер"},
 }
 #: The heading for what follows the press contacts but is none: the example release's for text
-#: about the EU (an EU-funded project's boilerplate), else a general one.
+#: about the EU (an EU-funded project's boilerplate), else the notes to editors' (or, when the
+#: release has those already, a general one).
 _AFTER_CONTACTS = {
     "eu": {"ru": "О Европейском Союзе", "en": "About the European Union", "kk": "Еуропалық Одақ туралы"},
     "other": {"ru": "О проекте", "en": "About the project", "kk": "Жоба туралы"},
 }
+#: Lines that open a funder's note or an "about" text (what EU-funded projects print after the
+#: contacts): short, but no contact's name or title.
+_BOILERPLATE = re.compile(
+    r"^((данный|этот) )?проект\b.{0,80}?(финансир|реализу|поддерж)|^((this|the) )?project\b.{0,80}?"
+    r"(funded|implemented|supported)|^жоба\b.{0,80}?(қаржыландыр|іске асыр)|"
+    r"^(европейский союз|the european union|еуропалық одақ)\b",
+    re.IGNORECASE,
+)
+_PROSE = 120  # a paragraph this long is text, not a contact's name, title or address line
 _EU = re.compile(r"европейск\w* союз|european union|еуропалық одақ", re.IGNORECASE)
 _CONTACT_DATA = re.compile(
     r"[\w.+-]+@[\w-]+\.[\w.-]+|\+?\d[\d ()\-]{5,}\d|"
@@ -200,6 +210,8 @@ def shape(blocks: list[Block], links: Links, lang: str) -> list[Block]:
             section = "about"
             kind = "eu" if any(_EU.search(links.text_of(b.text)) for b in rest[i:]) else "other"
             title = _AFTER_CONTACTS[kind][_lang(lang)]
+            if kind == "other" and not any(b.text == _HEADINGS["notes"][_lang(lang)] for b in out):
+                title = _HEADINGS["notes"][_lang(lang)]  # no notes to editors yet: these are they
             out.append(
                 Block(
                     "h2",
@@ -328,10 +340,13 @@ def _long_follows(rest: list[Block], index: int, links: Links) -> bool:
 
 
 def _contacts_end(block: Block, out: list[Block], rest: list[Block], index: int, links: Links) -> bool:
-    """True when ``block``, in the press contacts, is no contact: it has no name, phone or email
-    and contacts came before it (not the intro line), and it is not a heading of its own."""
+    """True when ``block``, in the press contacts, is no contact: a funder's or "about" line, or
+    a paragraph of prose, with no phone or email, after contacts (not the intro line), and not a
+    heading of its own. A short line (a contact's title: «Менеджер по коммуникациям») stays."""
     plain = links.text_of(block.text).strip()
     if block.kind not in ("p", "lines") or _CONTACT_DATA.search(plain):
+        return False
+    if not _BOILERPLATE.match(plain) and len(plain) < _PROSE:
         return False
     if _NOTES_HEADING.match(plain) or _CONTACTS_HEADING.match(plain):
         return False
