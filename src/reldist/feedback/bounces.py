@@ -10,6 +10,7 @@
   soft (:func:`fallback_bounce`).
 
 Each finds the Message-IDs of the returned message, so that the inbox can match it to a delivery.
+A report part or returned message sent base64 or quoted-printable is read decoded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from email.message import Message
 from email.parser import HeaderParser
 
-from .incoming import MESSAGE_ID, Report, Severity, address_of, text_of
+from .incoming import MESSAGE_ID, Report, Severity, address_of, encoded, encoded_message_parts, text_of
 
 _EMBEDDED_ID = re.compile(
     rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s@]+@[^<>\s]+>)", re.IGNORECASE | re.MULTILINE
@@ -56,7 +57,7 @@ def severity_of(status: str, action: str = "failed") -> Severity:
 def dsn(
     message: Message, raw: bytes, sender: str, date: dt.datetime | None, tokens: tuple[str, ...]
 ) -> Report:
-    blocks = _report_blocks(message, "message/delivery-status")
+    blocks = _report_blocks(message, raw, "message/delivery-status")
     worst: tuple[int, Severity, str, str] = (-1, "", "", "")
     recipients: list[str] = []
     rank = {"hard": 3, "policy": 2, "soft": 1, "": 0}
@@ -120,7 +121,7 @@ def _returned_ids(message: Message, raw: bytes) -> tuple[str, ...]:
     found: list[str] = []
     for part in message.walk():
         kind = part.get_content_type()
-        if kind == "message/rfc822" and isinstance(part.get_payload(), list):
+        if kind == "message/rfc822" and isinstance(part.get_payload(), list) and not encoded(part):
             inner = part.get_payload(0)
             if isinstance(inner, Message):
                 found += MESSAGE_ID.findall(str(inner.get("Message-ID", "")))
@@ -128,6 +129,10 @@ def _returned_ids(message: Message, raw: bytes) -> tuple[str, ...]:
             data = part.get_payload(decode=True)
             text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(part.get_payload())
             found += MESSAGE_ID.findall(str(HeaderParser().parsestr(text).get("Message-ID", "")))
+    for kind, data in encoded_message_parts(message, raw):
+        if kind in ("message/rfc822", "message/global"):
+            returned = HeaderParser().parsestr(data.decode("utf-8", "replace"))
+            found += MESSAGE_ID.findall(str(returned.get("Message-ID", "")))
     own = str(message.get("Message-ID", "")).strip()
     body = raw.split(b"\n\n", 1)[-1] if b"\n\n" in raw else raw.split(b"\r\n\r\n", 1)[-1]
     for match in _EMBEDDED_ID.finditer(body):
@@ -140,7 +145,7 @@ def _returned_ids(message: Message, raw: bytes) -> tuple[str, ...]:
 def arf(
     message: Message, raw: bytes, sender: str, date: dt.datetime | None, tokens: tuple[str, ...]
 ) -> Report:
-    fields = _report_blocks(message, "message/feedback-report")
+    fields = _report_blocks(message, raw, "message/feedback-report")
     kind = next((str(f.get("Feedback-Type", "")).strip() for f in fields if f.get("Feedback-Type")), "abuse")
     recipients = tuple(
         address_of(str(f.get(name, "")))
@@ -152,21 +157,22 @@ def arf(
                   sender, date)  # fmt: skip
 
 
-def _report_blocks(message: Message, content_type: str) -> list[Message]:
+def _report_blocks(message: Message, raw: bytes, content_type: str) -> list[Message]:
     """The header blocks of the message's ``content_type`` parts (``message/delivery-status``,
-    ``message/feedback-report``): as the email package parsed them, or read from the part's text
-    when a server sends it base64 or as plain text."""
+    ``message/feedback-report``): as the email package parsed them, or read from the decoded text
+    of a part sent base64 or quoted-printable (what the package parsed of those is the encoded
+    text, not fields)."""
     blocks: list[Message] = []
     for part in message.walk():
-        if part.get_content_type() == content_type:
+        if part.get_content_type() == content_type and not encoded(part):
             payload = part.get_payload()
             if isinstance(payload, list):
                 blocks.extend(p for p in payload if isinstance(p, Message))
             elif isinstance(payload, str):
-                data = part.get_payload(decode=True)
-                blocks.extend(
-                    _header_blocks(data.decode("utf-8", "replace") if isinstance(data, bytes) else payload)
-                )
+                blocks.extend(_header_blocks(payload))
+    for kind, data in encoded_message_parts(message, raw):
+        if kind == content_type:
+            blocks.extend(_header_blocks(data.decode("utf-8", "replace")))
     return blocks
 
 

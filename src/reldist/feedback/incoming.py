@@ -2,8 +2,8 @@
 
 Reading without a full parse (compat32: several times faster than ``policy.default``): decoded
 header text, the sender's address, the date, VERP tokens in the addresses it was delivered to, the
-first text part, and the key that makes a message unique in the mailbox. Pure: no ledger, no
-network.
+first text part, the decoded body of a report part sent base64 or quoted-printable, and the key
+that makes a message unique in the mailbox. Pure: no ledger, no network.
 """
 
 from __future__ import annotations
@@ -60,6 +60,49 @@ def message_key(message: Message, raw: bytes) -> str:
 def parse(raw: bytes) -> Message:
     # compat32: several times faster than policy.default, and all this needs is headers and text.
     return email.message_from_bytes(raw)
+
+
+#: The transfer encodings that hide a ``message/*`` part's text from the parser.
+_ENCODED = frozenset({"base64", "quoted-printable"})
+
+
+def encoded(part: Message) -> bool:
+    """Whether ``part`` was sent base64 or quoted-printable."""
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower() in _ENCODED
+
+
+class _Leaf(Message):
+    """compat32's Message, except that a ``message/*`` part sent base64 or quoted-printable is
+    kept whole as its encoded text, so that it decodes per its Content-Transfer-Encoding.
+
+    The parser reads the body of a ``message/*`` part as header blocks (``delivery-status``) or as
+    a message (the others) before any decoding: base64 text read so gives blocks with no fields,
+    and quoted-printable's soft line breaks cut fields in two. It asks the type through
+    :meth:`get_content_type`, so this reports such a part as ``application/octet-stream``;
+    :meth:`declared_type` is the type the part names.
+    """
+
+    def get_content_type(self) -> str:
+        kind = super().get_content_type()
+        return "application/octet-stream" if kind.startswith("message/") and encoded(self) else kind
+
+    def declared_type(self) -> str:
+        return super().get_content_type()
+
+
+def encoded_message_parts(message: Message, raw: bytes) -> list[tuple[str, bytes]]:
+    """(type, decoded body) of each ``message/*`` part of ``message`` (parsed from ``raw``) that was
+    sent base64 or quoted-printable, in the order of the message. Most reports have none, and
+    then ``raw`` is not parsed again."""
+    if not any(part.get_content_maintype() == "message" and encoded(part) for part in message.walk()):
+        return []
+    found: list[tuple[str, bytes]] = []
+    for part in email.message_from_bytes(raw, _class=_Leaf).walk():
+        if isinstance(part, _Leaf) and part.declared_type().startswith("message/") and encoded(part):
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                found.append((part.declared_type(), data))
+    return found
 
 
 def header_text(message: Message, name: str) -> str:
