@@ -365,6 +365,13 @@ def test_check_refuses_the_untouched_skeleton(office: Path) -> None:
     ):
         assert f"error: {where}: the skeleton text 'reldist new' wrote is still here: {text}" in output
     assert "Check passed" not in output
+    code, output = run("send", "releases/2027-02-draft", "--yes")  # and send refuses it
+    assert code == 1, output
+    assert (
+        f"{ru}:1: 12 line(s) still as 'reldist new' wrote them, such as "
+        "'# Заголовок: что произошло, в одной строке'; write the release's own text" in output
+    )
+    assert not list((office / "outbox").glob("2027-02-draft/*.eml"))
     # half-filled: the headline label and the dateline mark are still found
     (folder / "en.md").write_text(
         "# Headline: Ecomuseum opens a climate exhibition\n\n**CITY** — Karaganda, 1 December.\n",

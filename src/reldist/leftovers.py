@@ -30,8 +30,11 @@ from .errors import place
 from .listcheck import list_findings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .job import Job
     from .plan import Preflight
+    from .release import Release
 
 __all__ = [
     "LOOKALIKE",
@@ -43,6 +46,7 @@ __all__ = [
     "script_fixes",
     "script_mismatch",
     "text_findings",
+    "unfilled",
     "unmix",
 ]
 
@@ -270,6 +274,35 @@ def _skeleton_text(line: str) -> str | None:
     return None
 
 
+def _unfilled_line(line: str, place: str) -> Leftover | None:
+    left = _skeleton_text(line)
+    if left is None:
+        return None
+    return Leftover(
+        "placeholder",
+        place,
+        f"the skeleton text 'reldist new' wrote is still here: {left!r}; replace it with the "
+        "release's own text (or remove the line)",
+        left,
+        level="error",
+    )
+
+
+def unfilled(release: Release, root: Path) -> list[Leftover]:
+    """The lines of the release's Markdown files still as ``reldist new`` wrote them: ``send``
+    refuses such a release, as ``check`` does."""
+    found = []
+    for lang in release.languages:
+        source = release.versions[lang].source
+        text = (root / source).read_text(encoding="utf-8-sig")
+        found += [
+            item
+            for number, line in enumerate(text.splitlines(), start=1)
+            if (item := _unfilled_line(line, f"{source}:{number}")) is not None
+        ]
+    return found
+
+
 def scan_markdown(text: str, source: str) -> list[Leftover]:
     """Every leftover in a Markdown file's text; ``source`` is its workspace-relative path."""
     lines = text.splitlines()
@@ -280,18 +313,9 @@ def scan_markdown(text: str, source: str) -> list[Leftover]:
             fence = not fence
         if not fence:
             found += scan_line(line, f"{source}:{number}")
-            left = _skeleton_text(line)
+            left = _unfilled_line(line, f"{source}:{number}")
             if left is not None:
-                found.append(
-                    Leftover(
-                        "placeholder",
-                        f"{source}:{number}",
-                        f"the skeleton text 'reldist new' wrote is still here: {left!r}; replace it "
-                        "with the release's own text (or remove the line)",
-                        left,
-                        level="error",
-                    )
-                )
+                found.append(left)
     found += _duplicates(lines, source)
     return found
 
