@@ -1,6 +1,6 @@
 """Reports whose report part (``message/delivery-status``, ``message/feedback-report``) or returned
-message (``text/rfc822-headers``, ``message/rfc822``) is sent base64 or quoted-printable: read as the
-plain ones are. The corpus's DSNs and ARF complaint, re-encoded, through the real ``reldist inbox
+message (``text/rfc822-headers``, ``message/rfc822``) is sent base64 or quoted-printable, and RFC
+6533's UTF-8 DSNs (``message/global-delivery-status``): read as the plain ones are. The corpus's DSNs and ARF complaint, re-encoded, through the real ``reldist inbox
 --maildir`` into a ledger with real deliveries, and through the reader for any line width and
 line ending."""
 
@@ -24,8 +24,8 @@ from reldist.feedback.classify import classify
 from reldist.feedback.incoming import Report, parse
 
 ENCODINGS = ("base64", "quoted-printable")
-REPORT_TYPES = (b"message/delivery-status", b"message/feedback-report")
-RETURNED_TYPES = (b"text/rfc822-headers", b"message/rfc822")
+REPORT_TYPES = (b"message/delivery-status", b"message/global-delivery-status", b"message/feedback-report")
+RETURNED_TYPES = (b"text/rfc822-headers", b"message/rfc822", b"message/global-headers", b"message/global")
 
 
 def encode_part(raw: bytes, content_type: bytes, cte: str, *, crlf: bool = False, width: int = 76) -> bytes:
@@ -53,6 +53,20 @@ def encode_report(raw: bytes, cte: str, *, crlf: bool = False, width: int = 76) 
             if b"Content-Type: " + kind + b"\n" in raw:
                 raw = encode_part(raw, kind, cte, crlf=crlf, width=width)
                 break
+    return raw
+
+
+def global_dsn(raw: bytes, *, report_type: bytes = b"delivery-status") -> bytes:
+    """A DSN as RFC 6533 writes it for a message sent with SMTPUTF8: the same fields in a
+    ``message/global-delivery-status`` part, the returned message as ``message/global`` or its
+    headers as ``message/global-headers``."""
+    for old, new in (
+        (b"message/delivery-status", b"message/global-delivery-status"),
+        (b"text/rfc822-headers", b"message/global-headers"),
+        (b"message/rfc822", b"message/global"),
+        (b"report-type=delivery-status", b"report-type=" + report_type),
+    ):
+        raw = raw.replace(b"Content-Type: " + old, b"Content-Type: " + new).replace(b"; " + old, b"; " + new)
     return raw
 
 
@@ -95,6 +109,18 @@ def test_an_encoded_report_reads_as_the_plain_one(
     assert report_only == expected
     assert reader(encode_report(plain, cte)) == expected
     assert reader(encode_report(plain, cte).replace(b"\n", b"\r\n")) == expected
+
+
+@pytest.mark.parametrize("maker", MAKERS[:-1], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("cte", ["plain", *ENCODINGS])
+@pytest.mark.parametrize("report_type", [b"delivery-status", b"global-delivery-status"])
+def test_a_utf8_dsn_reads_as_the_plain_one(
+    maker: Callable[[Original], bytes], cte: str, report_type: bytes
+) -> None:
+    plain = maker(FORWARDED)
+    rfc6533 = global_dsn(plain, report_type=report_type)
+    assert b"message/global-delivery-status" in rfc6533 and b"message/delivery-status" not in rfc6533
+    assert reader(rfc6533 if cte == "plain" else encode_report(rfc6533, cte)) == reader(plain)
 
 
 @given(
@@ -150,6 +176,7 @@ def test_inbox_records_encoded_reports_as_plain_ones(
         corpus.arf_complaint(o[r[6]]),
         corpus.gmail_hard(forwarded(r[7])).replace(b"gmail.ndr.1@", b"gmail.ndr.2@"),
         corpus.arf_complaint(forwarded(r[8])).replace(b"fbl.20261126.1@", b"fbl.20261126.2@"),
+        global_dsn(corpus.mailru_policy(forwarded(r[9]))).replace(b"mailru.ndr.1@", b"mailru.ndr.2@"),
     ]
     maildir = tmp_path / "Maildir"
     box = mailbox.Maildir(maildir, create=True)
@@ -160,8 +187,8 @@ def test_inbox_records_encoded_reports_as_plain_ones(
     code, output = run("inbox", "--maildir", str(maildir))
 
     assert code == 0, output
-    assert "9 messages read" in output and "unmatched" not in output, output
-    assert "5 bounced, 2 complained, 1 policy-bounced, 1 soft-bounced; 7 addresses suppressed" in output
+    assert "10 messages read" in output and "unmatched" not in output, output
+    assert "5 bounced, 2 complained, 2 policy-bounced, 1 soft-bounced; 7 addresses suppressed" in output
     complaint = "feedback-type abuse"
     assert ledger(office) == {
         (r[0], "bounced", "inbox", f"5.1.1 550 5.1.1 <{r[0]}>: Recipient address rejected: User unknown"),
@@ -177,6 +204,8 @@ def test_inbox_records_encoded_reports_as_plain_ones(
         (r[7], "bounced", "inbox", "5.1.1 550-5.1.1 The email account that you tried to reach does not exist. "
          "https://support.google.com/mail/?p=NoSuchUser"),
         (r[8], "complained", "inbox", complaint),
+        (r[9], "policy-bounced", "inbox",
+         "5.7.1 550 5.7.1 Message rejected under suspicion of SPAM; https://help.mail.ru/notspam-support"),
     }  # fmt: skip
     assert suppressions(office) - before == {
         (r[0], "bounce"),

@@ -1,6 +1,7 @@
 """Bounces and complaints: the reports mail systems write about a message reldist sent.
 
-- ``multipart/report; report-type=delivery-status`` (RFC 3464, :func:`dsn`): per recipient
+- ``multipart/report; report-type=delivery-status`` (RFC 3464, :func:`dsn`; RFC 6533's UTF-8
+  ``message/global-delivery-status`` too): per recipient
   ``Action`` and ``Status``; ``failed`` with 5.1.x/5.4.x or 5.2.1 is *hard*, 5.7.x is *policy*
   (the sender's problem, never the address's), ``delayed``, 4.x.x and the other 5.x.x are *soft*.
 - ``multipart/report; report-type=feedback-report`` (RFC 5965 ARF, :func:`arf`): a complaint.
@@ -20,11 +21,13 @@ import re
 from email.message import Message
 from email.parser import HeaderParser
 
-from .incoming import MESSAGE_ID, Report, Severity, address_of, encoded, encoded_message_parts, text_of
+from .incoming import MESSAGE_ID, Report, Severity, address_of, encoded_message_parts, kept_whole, text_of
 
 _EMBEDDED_ID = re.compile(
     rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s@]+@[^<>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
+#: The returned message, whole or its headers (RFC 6533's UTF-8 forms beside RFC 822's).
+_RETURNED = ("message/rfc822", "message/global", "message/global-headers")
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"\b([45])\d\d\b")
 _BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery (sub)?system", re.IGNORECASE)
@@ -57,7 +60,7 @@ def severity_of(status: str, action: str = "failed") -> Severity:
 def dsn(
     message: Message, raw: bytes, sender: str, date: dt.datetime | None, tokens: tuple[str, ...]
 ) -> Report:
-    blocks = _report_blocks(message, raw, "message/delivery-status")
+    blocks = _report_blocks(message, raw, "message/delivery-status", "message/global-delivery-status")
     worst: tuple[int, Severity, str, str] = (-1, "", "", "")
     recipients: list[str] = []
     rank = {"hard": 3, "policy": 2, "soft": 1, "": 0}
@@ -121,7 +124,7 @@ def _returned_ids(message: Message, raw: bytes) -> tuple[str, ...]:
     found: list[str] = []
     for part in message.walk():
         kind = part.get_content_type()
-        if kind == "message/rfc822" and isinstance(part.get_payload(), list) and not encoded(part):
+        if kind in _RETURNED and isinstance(part.get_payload(), list) and not kept_whole(part):
             inner = part.get_payload(0)
             if isinstance(inner, Message):
                 found += MESSAGE_ID.findall(str(inner.get("Message-ID", "")))
@@ -130,7 +133,7 @@ def _returned_ids(message: Message, raw: bytes) -> tuple[str, ...]:
             text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(part.get_payload())
             found += MESSAGE_ID.findall(str(HeaderParser().parsestr(text).get("Message-ID", "")))
     for kind, data in encoded_message_parts(message, raw):
-        if kind in ("message/rfc822", "message/global"):
+        if kind in _RETURNED:
             returned = HeaderParser().parsestr(data.decode("utf-8", "replace"))
             found += MESSAGE_ID.findall(str(returned.get("Message-ID", "")))
     own = str(message.get("Message-ID", "")).strip()
@@ -157,21 +160,21 @@ def arf(
                   sender, date)  # fmt: skip
 
 
-def _report_blocks(message: Message, raw: bytes, content_type: str) -> list[Message]:
-    """The header blocks of the message's ``content_type`` parts (``message/delivery-status``,
+def _report_blocks(message: Message, raw: bytes, *content_types: str) -> list[Message]:
+    """The header blocks of the message's ``content_types`` parts (``message/delivery-status``,
     ``message/feedback-report``): as the email package parsed them, or read from the decoded text
     of a part sent base64 or quoted-printable (what the package parsed of those is the encoded
     text, not fields)."""
     blocks: list[Message] = []
     for part in message.walk():
-        if part.get_content_type() == content_type and not encoded(part):
+        if part.get_content_type() in content_types and not kept_whole(part):
             payload = part.get_payload()
             if isinstance(payload, list):
                 blocks.extend(p for p in payload if isinstance(p, Message))
             elif isinstance(payload, str):
                 blocks.extend(_header_blocks(payload))
     for kind, data in encoded_message_parts(message, raw):
-        if kind == content_type:
+        if kind in content_types:
             blocks.extend(_header_blocks(data.decode("utf-8", "replace")))
     return blocks
 

@@ -3,8 +3,8 @@ person's reply, or none of these.
 
 Pure: bytes in, a :class:`Report` out (no ledger, no network). In order:
 
-1. ``multipart/report; report-type=delivery-status`` (RFC 3464): a bounce, hard, soft or policy
-   (``bounces.dsn``).
+1. ``multipart/report; report-type=delivery-status`` (RFC 3464; ``global-delivery-status``, RFC
+   6533): a bounce, hard, soft or policy (``bounces.dsn``).
 2. ``multipart/report; report-type=feedback-report`` (RFC 5965 ARF): a complaint (``bounces.arf``).
 3. Something that looks like a bounce (from MAILER-DAEMON or postmaster, a bounce subject): the
    failed recipients and the status code found in its text (``bounces.fallback_bounce``).
@@ -72,7 +72,7 @@ def classify(message: Message, raw: bytes) -> Report:
     tokens = verp_tokens(message)
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type", "") or "").lower()
-    if content_type == "multipart/report" and report_type == "delivery-status":
+    if content_type == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
         return dsn(message, raw, sender, date, tokens)
     if content_type == "multipart/report" and report_type == "feedback-report":
         return arf(message, raw, sender, date, tokens)

@@ -66,14 +66,30 @@ def parse(raw: bytes) -> Message:
 _ENCODED = frozenset({"base64", "quoted-printable"})
 
 
+#: ``message/*`` types whose body is blocks of fields, not a message (RFC 6533's UTF-8 DSN): the
+#: parser, which knows only ``message/delivery-status``, would read the first block alone.
+_FIELDS = frozenset({"message/global-delivery-status"})
+
+
 def encoded(part: Message) -> bool:
     """Whether ``part`` was sent base64 or quoted-printable."""
     return str(part.get("Content-Transfer-Encoding", "")).strip().lower() in _ENCODED
 
 
+def _kept_whole(kind: str, part: Message) -> bool:
+    return kind in _FIELDS or (kind.startswith("message/") and encoded(part))
+
+
+def kept_whole(part: Message) -> bool:
+    """Whether :func:`encoded_message_parts` reads ``part`` (what the parser made of it is not its
+    content)."""
+    return _kept_whole(part.get_content_type(), part)
+
+
 class _Leaf(Message):
-    """compat32's Message, except that a ``message/*`` part sent base64 or quoted-printable is
-    kept whole as its encoded text, so that it decodes per its Content-Transfer-Encoding.
+    """compat32's Message, except that a ``message/*`` part sent base64 or quoted-printable (and a
+    ``message/global-delivery-status``) is kept whole as its text, so that it decodes per its
+    Content-Transfer-Encoding.
 
     The parser reads the body of a ``message/*`` part as header blocks (``delivery-status``) or as
     a message (the others) before any decoding: base64 text read so gives blocks with no fields,
@@ -84,7 +100,7 @@ class _Leaf(Message):
 
     def get_content_type(self) -> str:
         kind = super().get_content_type()
-        return "application/octet-stream" if kind.startswith("message/") and encoded(self) else kind
+        return "application/octet-stream" if _kept_whole(kind, self) else kind
 
     def declared_type(self) -> str:
         return super().get_content_type()
@@ -92,13 +108,13 @@ class _Leaf(Message):
 
 def encoded_message_parts(message: Message, raw: bytes) -> list[tuple[str, bytes]]:
     """(type, decoded body) of each ``message/*`` part of ``message`` (parsed from ``raw``) that was
-    sent base64 or quoted-printable, in the order of the message. Most reports have none, and
-    then ``raw`` is not parsed again."""
-    if not any(part.get_content_maintype() == "message" and encoded(part) for part in message.walk()):
+    sent base64 or quoted-printable, and of each ``message/global-delivery-status``, in the order
+    of the message. Most reports have none, and then ``raw`` is not parsed again."""
+    if not any(kept_whole(part) for part in message.walk()):
         return []
     found: list[tuple[str, bytes]] = []
     for part in email.message_from_bytes(raw, _class=_Leaf).walk():
-        if isinstance(part, _Leaf) and part.declared_type().startswith("message/") and encoded(part):
+        if isinstance(part, _Leaf) and _kept_whole(part.declared_type(), part):
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
                 found.append((part.declared_type(), data))
