@@ -174,7 +174,8 @@ def test_plan_and_replan_never_resets_a_sent_row(target: Path | str) -> None:
         }
         assert rows["a@example.org"].status == "sent" and rows["a@example.org"].message_id == "<m1@x>"
         assert rows["b@example.org"].status == "suppressed"
-        assert "c@example.org" not in rows
+        # removed from the list: its row stays, skipped, and this plan does not send it
+        assert rows["c@example.org"].status == "skipped" and "latest plan" in rows["c@example.org"].reason
         assert rows["d@example.org"].status == "queued"
         assert ledger.pending_ids("r1", ["queued", "deferred"], plan=number) == [rows["d@example.org"].id]
 

@@ -130,7 +130,7 @@ def test_temporary_and_permanent_failures_and_retry(tmp_path: Path, smtpd: SmtpS
     smtpd.faults.rcpt = {
         "j0000@example.org": ["450 4.2.0 Mailbox busy, try later"],  # once, then accepted
         "j0001@example.org": ["450 4.7.1 Greylisted"] * 5,  # more often than the run retries
-        "j0002@example.org": "550 5.1.1 No such user here",
+        "j0002@example.org": "550 5.7.1 Rejected by policy here",  # 5.1.1 would suppress it
     }
     code, out = send(root)
     assert code == 3, out
@@ -139,8 +139,8 @@ def test_temporary_and_permanent_failures_and_retry(tmp_path: Path, smtpd: SmtpS
     assert rows["j0001@example.org"][:3] == ("deferred", 2, 450)
     assert "Greylisted" in rows["j0001@example.org"][3]
     assert rows["j0002@example.org"][:3] == ("failed", 1, 550)
-    assert "No such user here" in rows["j0002@example.org"][3]
-    assert "failed: j0002@example.org" in out and "No such user here" in out
+    assert "Rejected by policy here" in rows["j0002@example.org"][3]
+    assert "failed: j0002@example.org" in out and "Rejected by policy here" in out
 
     old = os.getcwd()
     os.chdir(root)
@@ -148,7 +148,7 @@ def test_temporary_and_permanent_failures_and_retry(tmp_path: Path, smtpd: SmtpS
         status = CliRunner().invoke(main, ["status", RELEASE_ID])
     finally:
         os.chdir(old)
-    assert "550 5.1.1 No such user here" in status.output
+    assert "550 5.7.1 Rejected by policy here" in status.output
     assert "--retry" in status.output
 
     smtpd.faults.rcpt = {}

@@ -25,6 +25,7 @@ nothing of SMTP, templates or files other than the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +37,17 @@ from .ledgerrows import Clock, LedgerReader, Status, utcnow
 
 #: The statuses a message may be sent from (``mark_sending`` claims only these).
 SENDABLE: tuple[Status, ...] = ("queued", "deferred", "failed", "unknown")
+
+
+#: A permanent refusal of the recipient's mailbox (5.1.0 other address status, 5.1.1 no such
+#: user, 5.1.10 null MX / no such recipient) or its domain (5.1.2): RFC 3463 and RFC 7505.
+#: Policy refusals (5.7.x) and everything else are the server's, not the address's, fault.
+_BAD_MAILBOX = re.compile(r"^\s*5\.1\.(?:0|1|2|10)(?!\d)")
+
+
+def bad_mailbox(code: int | None, reply: str) -> bool:
+    """Whether a 5xx reply refuses the address itself, for good (see :data:`_BAD_MAILBOX`)."""
+    return code is not None and 500 <= code < 600 and bool(_BAD_MAILBOX.match(reply))
 
 
 class ClaimError(LedgerError):
@@ -81,8 +93,10 @@ class Ledger(LedgerReader):
 
         New recipients become rows. A recipient never attempted takes the new status (queued,
         skipped or suppressed); one already sent keeps its row as it is; a newly suppressed one
-        that was deferred, failed or unknown becomes suppressed. Never-attempted rows that this
-        plan no longer contains are removed. Nothing is committed if ``entries`` raises.
+        that was deferred, failed or unknown becomes suppressed. No row is ever deleted: rows this
+        plan does not contain keep their status, except never-attempted queued ones, which become
+        skipped (not in the latest plan). ``updated_at`` moves only on a row that changed.
+        Nothing is committed if ``entries`` raises.
         """
         db = self.db
         if self.dialect == "postgresql" and self.sender is None:
@@ -135,10 +149,13 @@ class Ledger(LedgerReader):
                     self._upsert(chunk)
                     chunk = []
             self._upsert(chunk)
+            # A row once in the ledger stays (its skipped or suppressed reason is part of the
+            # record): a never-attempted row this plan leaves out (another --list, a contact taken
+            # off a list) is not sent by this run, so a queued one says so instead of waiting.
             db.execute(
-                "DELETE FROM deliveries WHERE release_id = ? AND plan != ? AND attempts = 0 "
-                "AND status IN ('queued', 'skipped', 'suppressed')",
-                (release_id, number),
+                "UPDATE deliveries SET status = 'skipped', reason = ?, updated_at = ? "
+                "WHERE release_id = ? AND plan != ? AND attempts = 0 AND status = 'queued'",
+                (f"not in the lists of the latest plan ({number})", now, release_id, number),
             )
             if self.sender is not None:
                 from . import senders
@@ -160,8 +177,23 @@ class Ledger(LedgerReader):
         self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CLASS, name))
 
     def _upsert(self, rows: Sequence[tuple[object, ...]]) -> None:
+        fresh = "deliveries.attempts = 0 AND deliveries.status IN ('queued', 'skipped', 'suppressed')"
+        now_suppressed = (
+            "excluded.status = 'suppressed' AND deliveries.status IN ('deferred', 'failed', 'unknown')"
+        )
+        status = f"CASE WHEN {fresh} THEN excluded.status WHEN {now_suppressed} THEN 'suppressed' ELSE deliveries.status END"
+        reason = f"CASE WHEN {fresh} OR {now_suppressed} THEN excluded.reason ELSE deliveries.reason END"
+        described = " OR ".join(
+            f"excluded.{c} IS DISTINCT FROM deliveries.{c}"
+            for c in ("address", "name", "language", "template", "source", "contact")
+        )
+        # "last change": a re-run that changes nothing in a row leaves its updated_at alone
+        changed = (
+            f"({status}) IS DISTINCT FROM deliveries.status OR ({reason}) IS DISTINCT FROM deliveries.reason "
+            f"OR (deliveries.status != 'sent' AND ({described}))"
+        )
         self.db.executemany(
-            """
+            f"""
             INSERT INTO deliveries (release_id, address_key, address, name, language, template,
                                     source, contact, status, reason, plan, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -173,18 +205,10 @@ class Ledger(LedgerReader):
                 template = CASE WHEN deliveries.status = 'sent' THEN deliveries.template ELSE excluded.template END,
                 source = CASE WHEN deliveries.status = 'sent' THEN deliveries.source ELSE excluded.source END,
                 contact = CASE WHEN deliveries.status = 'sent' THEN deliveries.contact ELSE excluded.contact END,
-                reason = CASE
-                    WHEN deliveries.attempts = 0 AND deliveries.status IN ('queued', 'skipped', 'suppressed') THEN excluded.reason
-                    WHEN excluded.status = 'suppressed' AND deliveries.status IN ('deferred', 'failed', 'unknown')
-                        THEN excluded.reason
-                    ELSE deliveries.reason END,
-                status = CASE
-                    WHEN deliveries.attempts = 0 AND deliveries.status IN ('queued', 'skipped', 'suppressed') THEN excluded.status
-                    WHEN excluded.status = 'suppressed' AND deliveries.status IN ('deferred', 'failed', 'unknown')
-                        THEN 'suppressed'
-                    ELSE deliveries.status END,
-                updated_at = excluded.updated_at
-            """,
+                updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE deliveries.updated_at END,
+                reason = {reason},
+                status = {status}
+            """,  # noqa: S608 - the f-string joins fixed SQL text only
             rows,
         )
 
@@ -262,13 +286,24 @@ class Ledger(LedgerReader):
         raise SuppressedError(f"{address_key}: suppressed since the plan: {reason}", reason)
 
     def record(self, row_id: int, outcome: Outcome) -> None:
-        """Durably record the server's answer for one message (and, when it is ``sent``, when)."""
+        """Durably record the server's answer for one message (and, when it is ``sent``, when).
+
+        A permanent refusal of the mailbox or its domain (:func:`bad_mailbox`: 5.1.0, 5.1.1,
+        5.1.10, 5.1.2) also suppresses the address, as a hard bounce read by ``inbox`` does
+        (source ``bounce``, the server's words as the reason): it would fail on every release."""
         now = self._now()
         self.db.execute(
             "UPDATE deliveries SET status = ?, smtp_code = ?, smtp_reply = ?, updated_at = ?, "
             "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
             (outcome.status, outcome.code, outcome.reply, now, outcome.status, now, row_id),
         )
+        if outcome.status == "failed" and bad_mailbox(outcome.code, outcome.reply):
+            found = self.db.execute(
+                "SELECT address, release_id FROM deliveries WHERE id = ?", (row_id,)
+            ).fetchone()
+            if found is not None:
+                reason = f"refused at send time ({found[1]}): {outcome.code} {outcome.reply}"[:300]
+                self.suppress(str(found[0]), reason=reason, source="bounce")
 
     # -- suppressions ----------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ class Summary:
     last_run: tuple[str, str | None, str] | None = None
     feedback: dict[str, int] = field(default_factory=dict)  # deliveries per feedback kind
     bounces: list[tuple[str, str, str]] = field(default_factory=list)  # hard: (address, when, DSN)
+    refused: set[str] = field(default_factory=set)  # failed addresses now suppressed: never retried
 
     @property
     def total(self) -> int:
@@ -64,7 +65,7 @@ class Summary:
         rid = self.release_id
         if self.counts["queued"]:
             steps.append(f"{self.counts['queued']} not sent yet: 'reldist send {rid}' continues")
-        if self.counts["deferred"] or self.counts["failed"]:
+        if self.counts["deferred"] or self.counts["failed"] > len(self.refused):
             steps.append(
                 f"to try deferred recipients again (and failed ones, once the cause is fixed): "
                 f"'reldist send {rid} --retry'"
@@ -88,6 +89,9 @@ def summary(ledger: Ledger, release_id: str) -> Summary:
             "skipped": result.skipped,
         }.get(row.status, result.unknown)
         bucket.append(row)
+    if result.failed:
+        suppressed = ledger.suppressions()
+        result.refused = {row.address for row in result.failed if row.address.casefold() in suppressed}
     result.tests = len(ledger.test_sends(release_id))
     result.last_run = ledger.last_run(release_id)
     from .feedback.store import Feedback

@@ -60,7 +60,8 @@ def status(ctx: click.Context, release: str | None) -> None:
                     if row.status == "sending"
                     else ""
                 )
-                click.echo(f"  {row.address} ({row.source}): {code}{reply}")
+                gone = " (suppressed: not retried)" if row.address in info.refused else ""
+                click.echo(f"  {row.address} ({row.source}): {code}{reply}{gone}")
     feedback = {kind: n for kind, n in info.feedback.items() if n}
     if feedback:
         click.echo("Feedback (from 'reldist inbox' and the unsubscribe links):")
