@@ -51,6 +51,14 @@ def test_config_found_in_parents(tmp_path: Path) -> None:
         ('[smtp]\nhost = "x"\nsecurity = "ssl"\n', "'smtp.security' must be"),
         ('[smtp]\nhost = "x"\nrate = "thirty a minute"\n', "'smtp.rate'"),
         ('[dispatch]\nmax_late = "soon"\n', "'dispatch.max_late'"),
+        # a line uncommented under a table header that is still commented out
+        ('# [smtp]\nrate = "30/minute"\n', "'rate' belongs in the [smtp] table: is its [smtp] line still"),
+        ('host = "smtp.example.org"\n', "'host' belongs in the [smtp] table"),
+        # a key two tables have gets the nearest spelling, not a guess at the table
+        (
+            "[dispatch]\nkey_file = 'k'\n",
+            "unknown key 'dispatch.key_file'; did you mean 'dispatch.log_file'?",
+        ),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, extra: str, message: str) -> None:

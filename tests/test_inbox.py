@@ -142,6 +142,21 @@ def test_inbox_without_a_source_says_what_to_do(office: Path) -> None:
     assert code == 1 and "[inbox]" in output and "--maildir" in output
 
 
+def test_a_missing_mailbox_is_named_as_the_place(office: Path) -> None:
+    from reldist.errors import ConfigError
+    from reldist.feedback.inbox import maildir_source, mbox_source
+
+    for source, path, message in [
+        (maildir_source, office / "no-such-maildir", "not a Maildir (no cur/ or new/ folder)"),
+        (mbox_source, office / "no-such.mbox", "no such mbox file"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            next(source(path))
+        assert (caught.value.place, caught.value.message) == (str(path), message)
+    code, output = run("inbox", "--maildir", "no-such-maildir")
+    assert code == 1 and "no-such-maildir: not a Maildir" in output
+
+
 SAMPLE = Original(
     "ivan@example.org",
     "<2026-11-eu-karaganda.5.ab12cd34ef561@ecomuseum.example>",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,6 +76,15 @@ _SMTP: Schema = {
 _DKIM: Schema = {"domain": str, "selector": str, "key_file": str}
 _DISPATCH: Schema = {"max_late": str, "log_file": str, "embargo_lead": str}
 _CHECK: Schema = {"max_attachments": str, "max_html": str}
+_TABLES = {
+    "sender": _SENDER,
+    "unsubscribe": _UNSUBSCRIBE,
+    "smtp": _SMTP,
+    "dkim": _DKIM,
+    "dispatch": _DISPATCH,
+    "check": _CHECK,
+}
+_check = partial(check_table, error=ConfigError, others=_TABLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +180,12 @@ def load_config(path: Path) -> Config:
 def _parse(data: dict[str, Any], path: Path) -> Config:
     where = path.name
     root = path.parent
-    check_table(data, _TOP, where=where, error=ConfigError)
+    _check(data, _TOP, where=where)
 
     sender_table = data.get("sender")
     if sender_table is None:
         raise ConfigError("missing [sender] table with 'name' and 'address'", place=where)
-    check_table(sender_table, _SENDER, where=where, prefix="sender.", error=ConfigError)
+    _check(sender_table, _SENDER, where=where, prefix="sender.")
     for key in ("name", "address"):
         if not str(sender_table.get(key, "")).strip():
             raise ConfigError(f"missing 'sender.{key}'", place=where)
@@ -199,7 +209,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         ) from None
 
     unsub = data.get("unsubscribe", {})
-    check_table(unsub, _UNSUBSCRIBE, where=where, prefix="unsubscribe.", error=ConfigError)
+    _check(unsub, _UNSUBSCRIBE, where=where, prefix="unsubscribe.")
     mailto = optional_address(unsub.get("mailto"), where, "unsubscribe.mailto")
     url = unsub.get("url")
     if url is not None and not re.match(r"https?://", url):
@@ -224,14 +234,14 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
     dkim = None
     if "dkim" in data:
         table = data["dkim"]
-        check_table(table, _DKIM, where=where, prefix="dkim.", error=ConfigError)
+        _check(table, _DKIM, where=where, prefix="dkim.")
         for key in _DKIM:
             if key not in table:
                 raise ConfigError(f"missing 'dkim.{key}'", place=where)
         dkim = DkimSettings(table["domain"], table["selector"], _path(root, table["key_file"]))
 
     dispatch_table = data.get("dispatch", {})
-    check_table(dispatch_table, _DISPATCH, where=where, prefix="dispatch.", error=ConfigError)
+    _check(dispatch_table, _DISPATCH, where=where, prefix="dispatch.")
     log_file = dispatch_table.get("log_file", "dispatch.log")  # "" switches the log off
     dispatch = DispatchSettings(
         max_late=parse_duration(dispatch_table.get("max_late", "24h"), f"{where}: 'dispatch.max_late'"),
@@ -241,7 +251,7 @@ def _parse(data: dict[str, Any], path: Path) -> Config:
         ),
     )
     check_table_ = data.get("check", {})
-    check_table(check_table_, _CHECK, where=where, prefix="check.", error=ConfigError)
+    _check(check_table_, _CHECK, where=where, prefix="check.")
 
     max_attachments = parse_size(
         check_table_.get("max_attachments", "5MB"), f"{where}: 'check.max_attachments'"
@@ -353,7 +363,7 @@ def _smtp(
 ) -> tuple[SmtpSettings | None, tuple[Rate, ...], RetrySettings]:
     if table is None:
         return None, (), RetrySettings()
-    check_table(table, _SMTP, where=where, prefix="smtp.", error=ConfigError)
+    _check(table, _SMTP, where=where, prefix="smtp.")
     if "password" in table:  # pragma: no cover - caught by check_table, kept for the message
         raise ConfigError("never put the password in reldist.toml; use smtp.password_env", place=where)
     if not table.get("host"):

@@ -33,16 +33,24 @@ def check_table(
     where: str,
     prefix: str = "",
     error: Callable[[str], ReldistError],
+    others: Mapping[str, Schema] | None = None,
 ) -> None:
     """Raise ``error(...)`` for the first key not in ``schema`` or of the wrong type.
 
     ``where`` is the file name shown first; ``prefix`` is the dotted table name ("smtp.").
+    ``others`` are the file's other tables by name: a key that belongs to one of them is most
+    often a line uncommented under a table header that is still commented out, and is said so.
     """
     for key, value in table.items():
         name = f"{prefix}{key}"
         if key not in schema:
             known = ", ".join(sorted(schema))
-            hint = did_you_mean(name, [f"{prefix}{k}" for k in schema])
+            homes = [t for t, other in (others or {}).items() if key in other and f"{t}." != prefix]
+            hint = (
+                f" ('{key}' belongs in the [{homes[0]}] table: is its [{homes[0]}] line still commented out?)"
+                if len(homes) == 1 and not isinstance(value, dict)
+                else did_you_mean(name, [f"{prefix}{k}" for k in schema])
+            )
             raise error(f"{where}: unknown key '{name}'{hint} (known keys here: {known})")
         expected = schema[key]
         types = expected if isinstance(expected, tuple) else (expected,)

@@ -255,7 +255,7 @@ class Inbox:
 
 def maildir_source(path: Path) -> Iterator[Item]:
     if not (path / "cur").is_dir() and not (path / "new").is_dir():
-        raise ConfigError(f"{path}: not a Maildir (no cur/ or new/ folder)")
+        raise ConfigError("not a Maildir (no cur/ or new/ folder)", place=str(path))
     box = mailbox.Maildir(path, factory=None, create=False)
     for key in box.iterkeys():
         yield None, box.get_bytes(key)
@@ -263,7 +263,7 @@ def maildir_source(path: Path) -> Iterator[Item]:
 
 def mbox_source(path: Path) -> Iterator[Item]:
     if not path.is_file():
-        raise ConfigError(f"{path}: no such mbox file")
+        raise ConfigError("no such mbox file", place=str(path))
     box = mailbox.mbox(path, factory=None, create=False)
     try:
         for key in box.iterkeys():
@@ -346,9 +346,9 @@ def imap_source(
             box.folder.create(s.processed_folder)
         box.folder.set(s.folder)
     except (OSError, ssl.SSLError, imap_tools.errors.MailboxLoginError) as exc:
-        raise InboxError(f"[inbox] {s.host}:{s.port}: {exc}") from None
+        raise InboxError(str(exc), place=f"[inbox] {s.host}:{s.port}") from None
     except imap_tools.errors.UnexpectedCommandStatusError as exc:
-        raise InboxError(f"[inbox] {s.host}:{s.port}: the server said {exc}") from None
+        raise InboxError(f"the server said {exc}", place=f"[inbox] {s.host}:{s.port}") from None
     return ImapSession(s, box)
 
 
@@ -367,8 +367,8 @@ def read_inbox(
     settings = config.inbox
     if maildir is None and mbox is None and settings is None:
         raise ConfigError(
-            f"{config.path.name}: no [inbox] table; add one (README, 'Reading the replies') "
-            "or pass --maildir DIR or --mbox FILE"
+            "no [inbox] table; add one (README, 'Reading the replies') or pass --maildir DIR or --mbox FILE",
+            place=config.path.name,
         )
     keys = unsubscribe_keys(config)
     with (
