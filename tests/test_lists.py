@@ -277,3 +277,14 @@ def test_random_bytes_in_a_cp1251_list_are_refused_not_read(office: Path) -> Non
     (office / "contacts" / "rnd.csv").write_bytes(good.encode("cp1251"))
     code, output = run("check", RELEASE)
     assert "1 recipient ready" in output or "1 recipients ready" in output, output
+
+
+def test_damaged_bytes_far_down_a_cp1251_list_name_their_line(office: Path) -> None:
+    rows = "".join(f"user{i}@example.org;Пользователь {i};ru\r\n" for i in range(3000))  # > 64 KB
+    data = f"email;name;lang\r\n{rows}".encode("cp1251") + b"late@example.org;\x8e\x9a\x8f\xff;ru\r\n"
+    assert len(data) > 64 * 1024
+    (office / "contacts" / "big.csv").write_bytes(data)
+    use_lists(office, '["big"]')
+    code, output = run("check", RELEASE)
+    assert code == 1, output
+    assert "contacts/big.csv:3002: read as cp1251, this line has characters no list has ('ЋљЏ')" in output

@@ -111,16 +111,20 @@ def _likely(probe: bytes, encoding: str, display: str) -> str:
     bytes that are not in this encoding at all, which reldist does not guess its way through."""
     text = probe.decode(encoding, errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
-        odd = [c for c in line if c >= "\x80" and c not in _RUSSIAN_LETTERS and c not in _CP1251_PUNCTUATION]
-        if odd:
-            shown = "".join(dict.fromkeys(odd))[:12]
-            raise ContactsError(
-                f"read as {encoding}, this line has characters no list has ({shown!r}): the file is "
-                "in another encoding or damaged; fix it in the original and save it as UTF-8 "
-                "(Excel: 'CSV UTF-8')",
-                place=f"{display}:{number}",
-            )
+        _refuse_odd(line, encoding, f"{display}:{number}")
     return encoding
+
+
+def _refuse_odd(text: str, encoding: str, where: str) -> None:
+    odd = [c for c in text if c >= "\x80" and c not in _RUSSIAN_LETTERS and c not in _CP1251_PUNCTUATION]
+    if odd:
+        shown = "".join(dict.fromkeys(odd))[:12]
+        raise ContactsError(
+            f"read as {encoding}, this line has characters no list has ({shown!r}): the file is "
+            "in another encoding or damaged; fix it in the original and save it as UTF-8 "
+            "(Excel: 'CSV UTF-8')",
+            place=where,
+        )
 
 
 def encoding_of(path: Path, display: str, forced: str | None) -> str:
@@ -206,8 +210,14 @@ def _parse_csv(text: IO[str], display: str) -> Iterator[Row]:
 
 def _csv_rows(path: Path, display: str, encoding: str) -> Iterator[Row]:
     try:
+        # a one-byte Cyrillic encoding reads any bytes: rows past the detection probe are looked
+        # at too, so damaged bytes further down are an error, not a name or a greeting
+        single = codecs.lookup(encoding).name in ("cp1251", "koi8-r", "koi8-u")
         with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
-            yield from _parse_csv(text, display)
+            for start, row in _parse_csv(text, display):
+                if single and not isinstance(row, BadRow):
+                    _refuse_odd("".join(row), encoding, f"{display}:{start}")
+                yield start, row
     except UnicodeDecodeError:
         raise _decode_error(path, encoding, display) from None
 
