@@ -365,6 +365,7 @@ def test_check_refuses_the_untouched_skeleton(office: Path) -> None:
     ):
         assert f"error: {where}: the skeleton text 'reldist new' wrote is still here: {text}" in output
     assert "Check passed" not in output
+    assert "Check failed: 12 errors," in output  # errors fail without --strict: no word of it
     code, output = run("send", "releases/2027-02-draft", "--yes")  # and send refuses it
     assert code == 1, output
     assert (

@@ -90,7 +90,8 @@ def check(
     common.print_preflight(result.report, verbose=verbose)
     print_findings(result, verbose=verbose)
     if result.exit_code(strict=strict):
-        click.echo(f"Check failed (--strict: warnings count as errors): {_counts(result)}; nothing was sent.")
+        why = "" if result.count("error") else " (--strict: warnings count as errors)"
+        click.echo(f"Check failed{why}: {_counts(result)}; nothing was sent.")
         ctx.exit(1)
     click.echo("Check passed: nothing was sent.")
 
