@@ -364,11 +364,14 @@ def read_contacts(
                 yield item
 
 
-def read_suppressed_file(path: Path, *, workspace: Path | None = None) -> dict[str, str]:
+def read_suppressed_file(
+    path: Path, *, workspace: Path | None = None, lines: dict[str, str] | None = None
+) -> dict[str, str]:
     """Addresses of a do-not-contact file (columns ``email`` [, ``reason``, ...]) -> reason.
 
-    The keys are normalised addresses as written (the first row wins). Any bad row raises
-    :class:`ContactsError` naming ``file:line``: a do-not-contact list must not be half read.
+    The keys are normalised addresses as written (the first row wins); ``lines``, when given, is
+    filled with each one's ``file:line``. Any bad row raises :class:`ContactsError` naming
+    ``file:line``: a do-not-contact list must not be half read.
     """
     lst = _open(workspace or path.parent, path.stem, path, None)
     result: dict[str, str] = {}
@@ -385,15 +388,18 @@ def read_suppressed_file(path: Path, *, workspace: Path | None = None) -> dict[s
             if isinstance(checked, str):
                 raise ContactsError(f"{checked}", place=f"{lst.display}:{line}")
             result.setdefault(checked[0], fields.get("reason", ""))
+            if lines is not None:
+                lines.setdefault(checked[0].casefold(), f"{lst.display}:{line}")
     return result
 
 
-def read_suppressed(workspace: Path) -> dict[str, str]:
-    """``contacts/suppressed.csv`` (optional) as ``{casefolded address: reason}``."""
+def read_suppressed(workspace: Path, *, lines: dict[str, str] | None = None) -> dict[str, str]:
+    """``contacts/suppressed.csv`` (optional) as ``{casefolded address: reason}``; ``lines``, when
+    given, is filled with ``{casefolded address: "contacts/suppressed.csv:2"}``."""
     if not _candidates(workspace, "suppressed"):
         return {}
     path = list_path(workspace, "suppressed")
     result: dict[str, str] = {}
-    for address, reason in read_suppressed_file(path, workspace=workspace).items():
+    for address, reason in read_suppressed_file(path, workspace=workspace, lines=lines).items():
         result.setdefault(address.casefold(), reason)
     return result

@@ -45,6 +45,18 @@ class Proof:
     outcome: Outcome
 
 
+def proof_target(address: str) -> tuple[str, str | None]:
+    """The ``--test`` address checked: (normalised, ASCII form or None); :class:`ContactsError`
+    when it is not an email address."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        checked = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ContactsError(f"--test {address}: not an email address: {exc}") from None
+    return checked.normalized, checked.ascii_email
+
+
 def send_test(
     job: Job,
     ledger: Ledger,
@@ -65,13 +77,7 @@ def send_test(
     takes the place of the journalist's address in To and in the unsubscribe links, so that
     nothing in a test copy can unsubscribe the journalist. The deliveries table is not touched.
     """
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        checked = validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ContactsError(f"--test {address}: not an email address: {exc}") from None
-    target, target_ascii = checked.normalized, checked.ascii_email
+    target, target_ascii = proof_target(address)
     wanted = _address_key(as_recipient) if as_recipient else None
     report = Preflight(job.release)
     chosen: list[Contact] = []

@@ -54,6 +54,9 @@ class Summary:
     last_run: tuple[str, str | None, str] | None = None
     feedback: dict[str, int] = field(default_factory=dict)  # deliveries per feedback kind
     bounces: list[tuple[str, str, str]] = field(default_factory=list)  # hard: (address, when, DSN)
+    replies: list[tuple[str, str, str]] = field(
+        default_factory=list
+    )  # people's: (address, when, first lines)
     refused: set[str] = field(default_factory=set)  # failed addresses now suppressed: never retried
 
     @property
@@ -99,6 +102,9 @@ def summary(ledger: Ledger, release_id: str) -> Summary:
     feedback = Feedback(ledger)
     result.feedback = {str(kind): count for kind, count in feedback.counts(release_id).items()}
     result.bounces = [(e.address, e.happened_at, e.detail) for e in feedback.events(release_id, ("bounced",))]
+    # every reply, oldest first: report's feedback column shows only the latest event, which a
+    # later auto-reply would hide
+    result.replies = [(e.address, e.happened_at, e.detail) for e in feedback.events(release_id, ("replied",))]
     return result
 
 

@@ -120,7 +120,7 @@ def suppressed(ctx: click.Context, fmt: str) -> None:
 
     from ..contacts import read_suppressed
     from ..feedback.store import Feedback
-    from ..report import excel_safe
+    from ..report import excel_safe, local_time
 
     ws = common.workspace(ctx)
     if not ws.has_ledger():
@@ -129,7 +129,11 @@ def suppressed(ctx: click.Context, fmt: str) -> None:
         with ws.open_ledger(create=False) as ledger:
             entries = Feedback(ledger).suppressions()
     keys = ("address", "reason", "source", "created_at")
-    records = [dict(zip(keys, (e.address, e.reason, e.source, e.created_at), strict=True)) for e in entries]
+    tz = ws.config.timezone  # local times with their offset, as report and status show them
+    records = [
+        dict(zip(keys, (e.address, e.reason, e.source, local_time(e.created_at, tz) or ""), strict=True))
+        for e in entries
+    ]
     # contacts/suppressed.csv is honoured by every send without being copied into the ledger.
     listed = {r["address"].casefold() for r in records}
     for address, why in read_suppressed(ws.root).items():
@@ -148,8 +152,9 @@ def suppressed(ctx: click.Context, fmt: str) -> None:
     elif not records:
         click.echo("The do-not-contact list is empty.")
     else:
-        width = min(max(len(r["address"]) for r in records), 50)
+        width = min(max(len(r["address"]) for r in [*records, {"address": "address"}]), 50)
+        click.echo(f"{'address':<{width}}  {'source':<24}  {'created_at':<25}  reason")
         for r in records:
             click.echo(
-                f"{r['address']:<{width}}  {r['source']:<24}  {r['created_at'][:19] or '-':<19}  {r['reason']}"
+                f"{r['address']:<{width}}  {r['source']:<24}  {r['created_at'] or '-':<25}  {r['reason']}"
             )

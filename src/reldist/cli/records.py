@@ -19,6 +19,8 @@ from . import common
 def status(ctx: click.Context, release: str | None) -> None:
     """What the ledger knows: counts per status, failures with the server's words, unknowns, next steps.
 
+    With RELEASE, also the journalists' replies read by 'reldist inbox': date, sender, first lines.
+
     Without RELEASE, a line for every release in the ledger.
     """
     ws = common.workspace(ctx, hint=release)
@@ -71,6 +73,10 @@ def status(ctx: click.Context, release: str | None) -> None:
         click.echo("Hard bounces (suppressed):")
         for address, when, detail in info.bounces:
             click.echo(f"  {address} ({local_time(when, ws.config.timezone)}): {detail}")
+    if info.replies:
+        click.echo("Replies (first lines; the whole message is in the mailbox):")
+        for address, when, detail in info.replies:
+            click.echo(f"  {local_time(when, ws.config.timezone)} {address}: {detail}")
     if info.skipped:
         click.echo("Skipped contact rows:")
         for row in info.skipped:
@@ -169,9 +175,28 @@ def suppress(ctx: click.Context, addresses: tuple[str, ...], reason: str, import
 @click.argument("addresses", nargs=-1, required=True)
 @click.pass_context
 def unsuppress(ctx: click.Context, addresses: tuple[str, ...]) -> None:
-    """Take ADDRESSES off the do-not-contact list of the ledger."""
+    """Take ADDRESSES off the do-not-contact list of the ledger.
+
+    An address listed in contacts/suppressed.csv is named with its line: remove it there (exit 1).
+    """
+    from ..contacts import read_suppressed
+
     ws = common.workspace(ctx)
+    lines: dict[str, str] = {}
+    read_suppressed(ws.root, lines=lines)
+    denied = 0
     with ws.open_ledger() as ledger:
         for address in addresses:
             removed = ledger.unsuppress(address.strip())
-            click.echo(f"{'removed' if removed else 'not on the list'}: {address}")
+            where = lines.get(address.strip().casefold())
+            if where is None:
+                click.echo(f"{'removed' if removed else 'not on the list'}: {address}")
+                continue
+            denied += 1
+            done = "removed from the ledger, but " if removed else ""
+            common.warn(
+                f"{address}: {done}still suppressed by {where}; remove that line from the file to "
+                "take it off the do-not-contact list"
+            )
+    if denied:
+        ctx.exit(1)

@@ -13,7 +13,7 @@ from ..engine import SendResult
 from ..errors import ContactsError, ReleaseError, place
 from ..job import Job
 from ..ledgerrows import Status
-from ..proofs import send_test
+from ..proofs import proof_target, send_test
 from ..release import Release
 from ..schedule import ahead_of_schedule
 from ..send import RESUME, RETRY, UNKNOWN, send_release
@@ -273,6 +273,7 @@ def send_proofs(
     strict: bool,
 ) -> int:
     """``send --test``: send and list the test copies; 0 when all were accepted, else 3."""
+    proof_target(address)  # a bad address is said before anything else
     with ws.lock(f"reldist send --test {release.id}"), ws.open_ledger() as ledger:
         job = Job(ws, release, lists=lists, where=common.where_pairs(where), strict=strict, ledger=ledger)
         transport = proof_transport(ws.config, release.id)

@@ -38,7 +38,8 @@ def init(directory: Path | None, force: bool) -> None:
     written = init_workspace(directory, force=force)
     click.echo(f"Created a reldist workspace in {directory} ({count(len(written), 'file')}).")
     click.echo("Next:")
-    click.echo(f"  cd {directory}")
+    if directory.resolve() != Path.cwd().resolve():
+        click.echo(f"  cd {directory}")
     click.echo("  reldist check releases/2026-11-eu-karaganda")
     click.echo("  reldist send releases/2026-11-eu-karaganda")
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..config import Config
+from ..describe import count
 from ..errors import ConfigError, ReldistError
 from ..ledger import Ledger
 from ..ledgerdb import LOCK_CLASS, describe
@@ -118,8 +119,8 @@ class Summary:
     def text(self, *, where: str) -> str:
         shown = ", ".join(f"{count} {name}" for name, count in sorted(self.outcomes.items()) if count)
         return (
-            f"inbox: {self.read} messages read from {where}" + (f": {shown}" if shown else "")
-            + f"; {self.suppressed} addresses suppressed"
+            f"inbox: {count(self.read, 'message')} read from {where}" + (f": {shown}" if shown else "")
+            + f"; {count(self.suppressed, 'address', 'addresses')} suppressed"
             + (f"; {self.moved} moved" if self.moved else "")
         )  # fmt: skip
 
