@@ -16,6 +16,9 @@ mkdir -p "$out"
 rm -rf "$out/src"
 mkdir -p "$out/src"
 cp -r src/reldist "$out/src/"
+# the example workspace, where an installed wheel has it (reldist/example/), for 'reldist init'
+mkdir -p "$out/src/reldist/example"
+cp -r reldist.toml templates contacts releases "$out/src/reldist/example/"
 find "$out/src" -name __pycache__ -prune -exec rm -rf {} +
 export PYTHONPATH="$PWD/$out/src${PYTHONPATH:+:$PYTHONPATH}"
 export RELDIST_BENCH_SOURCE="copy of src/ at $(git rev-parse --short HEAD)$(git status --porcelain -- src | grep -q . && echo ' plus uncommitted changes:' $(git status --porcelain -- src | awk '{print $2}') || true)"

@@ -7,6 +7,7 @@ Each test asserts on the Markdown written, the guesses printed with their lines,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import struct
@@ -373,6 +374,16 @@ def test_check_refuses_the_untouched_skeleton(office: Path) -> None:
         "'# Заголовок: что произошло, в одной строке'; write the release's own text" in output
     )
     assert not list((office / "outbox").glob("2027-02-draft/*.eml"))
+    # nor does dispatch, when the skeleton was given a send_at that has come
+    due = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    toml = folder / "release.toml"
+    toml.write_text(f"send_at = {due}\n" + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    code, output = run("dispatch")
+    assert code == 1, output
+    assert f"2027-02-draft: not sent: {ru}:1: 12 line(s) still as 'reldist new' wrote them" in output
+    assert not list((office / "outbox").glob("2027-02-draft/*.eml"))
+    logged = (office / "dispatch.log").read_text(encoding="utf-8").splitlines()
+    assert any("release=2027-02-draft" in line and "action=broken" in line for line in logged), logged
     # half-filled: the headline label and the dateline mark are still found
     (folder / "en.md").write_text(
         "# Headline: Ecomuseum opens a climate exhibition\n\n**CITY** — Karaganda, 1 December.\n",

@@ -156,6 +156,8 @@ def test_test_copies_count_against_the_cap(tmp_path: Path, smtpd: SmtpServer) ->
         and "not sent: the rate 3/day allows the next message at" in more.stdout
     )
     assert len(smtpd.messages) == 3
+    status = reldist(root, "status", RELEASE)  # the deferred copies are not said to be sent
+    assert "Test copies sent: 3; not sent: deferred 3 (not counted as delivered)" in status.stdout
 
 
 def test_the_history_holds_accepted_test_copies(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from .errors import LockHeldError, ReldistError, place
 from .job import Job
 from .ledger import Ledger
 from .ledgerrows import Row
+from .leftovers import refuse_unfilled
 from .plan import Preflight
 from .release import load_release
 from .schedule import SENDABLE, Schedule, Scheduled, State, existing_ledger, scan, too_late_mark
@@ -262,6 +263,7 @@ def _take(
         release = load_release(
             entry.folder, workspace=workspace.root, default_languages=workspace.config.languages
         )
+        refuse_unfilled(release, workspace.root, place(entry.folder, workspace.root))
         job = Job(workspace, release, ledger=ledger, now=when)
         planned = None
         if dry_run or ledger is None:

@@ -183,13 +183,16 @@ class Ledger(LedgerReader):
         )
         status = f"CASE WHEN {fresh} THEN excluded.status WHEN {now_suppressed} THEN 'suppressed' ELSE deliveries.status END"
         reason = f"CASE WHEN {fresh} OR {now_suppressed} THEN excluded.reason ELSE deliveries.reason END"
+        # NULL-safe "differs": SQLite has had IS NOT always, IS DISTINCT FROM only since 3.39
+        # (Ubuntu 22.04 has 3.37); PostgreSQL's IS NOT is for booleans and NULL only.
+        differs = "IS NOT" if self.dialect == "sqlite" else "IS DISTINCT FROM"
         described = " OR ".join(
-            f"excluded.{c} IS DISTINCT FROM deliveries.{c}"
+            f"excluded.{c} {differs} deliveries.{c}"
             for c in ("address", "name", "language", "template", "source", "contact")
         )
         # "last change": a re-run that changes nothing in a row leaves its updated_at alone
         changed = (
-            f"({status}) IS DISTINCT FROM deliveries.status OR ({reason}) IS DISTINCT FROM deliveries.reason "
+            f"({status}) {differs} deliveries.status OR ({reason}) {differs} deliveries.reason "
             f"OR (deliveries.status != 'sent' AND ({described}))"
         )
         self.db.executemany(

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .errors import place
+from .errors import ReleaseError, place
 from .listcheck import list_findings
 
 if TYPE_CHECKING:
@@ -301,6 +301,19 @@ def unfilled(release: Release, root: Path) -> list[Leftover]:
             if (item := _unfilled_line(line, f"{source}:{number}")) is not None
         ]
     return found
+
+
+def refuse_unfilled(release: Release, root: Path, named: str) -> None:
+    """Raise :class:`ReleaseError` when :func:`unfilled` finds lines: ``send`` and ``dispatch``
+    never send "# Headline: what happened" to the journalists. ``named`` is the release as the
+    user would give it to ``reldist check``."""
+    left = unfilled(release, root)
+    if left:
+        raise ReleaseError(
+            f"{len(left)} line(s) still as 'reldist new' wrote them, such as {left[0].found!r}; write "
+            f"the release's own text ('reldist check {named}' lists them); nothing was sent",
+            place=left[0].place,
+        )
 
 
 def scan_markdown(text: str, source: str) -> list[Leftover]:

@@ -8,6 +8,7 @@ failures with the server's words, the unknowns, what to do next) and :func:`repo
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
@@ -50,7 +51,7 @@ class Summary:
     deferred: list[Row] = field(default_factory=list)
     unknown: list[Row] = field(default_factory=list)
     skipped: list[Row] = field(default_factory=list)
-    tests: int = 0
+    tests: dict[str, int] = field(default_factory=dict)  # test copies by status (sent, deferred…)
     last_run: tuple[str, str | None, str] | None = None
     feedback: dict[str, int] = field(default_factory=dict)  # deliveries per feedback kind
     bounces: list[tuple[str, str, str]] = field(default_factory=list)  # hard: (address, when, DSN)
@@ -95,7 +96,7 @@ def summary(ledger: Ledger, release_id: str) -> Summary:
     if result.failed:
         suppressed = ledger.suppressions()
         result.refused = {row.address for row in result.failed if row.address.casefold() in suppressed}
-    result.tests = len(ledger.test_sends(release_id))
+    result.tests = dict(Counter(status for _, _, status, _ in ledger.test_sends(release_id)))
     result.last_run = ledger.last_run(release_id)
     from .feedback.store import Feedback
 

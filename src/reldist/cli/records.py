@@ -82,7 +82,11 @@ def status(ctx: click.Context, release: str | None) -> None:
         for row in info.skipped:
             click.echo(f"  {row.source}: {row.reason}")
     if info.tests:
-        click.echo(f"Test copies sent: {info.tests} (not counted as delivered)")
+        unsent = ", ".join(f"{status} {n}" for status, n in sorted(info.tests.items()) if status != "sent")
+        click.echo(
+            f"Test copies sent: {info.tests.get('sent', 0)}{f'; not sent: {unsent}' if unsent else ''} "
+            "(not counted as delivered)"
+        )
     if info.last_run:
         started, finished, outcome = info.last_run
         tz = ws.config.timezone

@@ -126,15 +126,9 @@ def send(
             f"To send it now anyway: reldist send {release} --now",
             place=place(loaded.folder / "release.toml", ws.root),
         )
-    from ..leftovers import unfilled
+    from ..leftovers import refuse_unfilled
 
-    left = unfilled(loaded, ws.root)
-    if left:  # "# Headline: what happened" must never reach the journalists
-        raise ReleaseError(
-            f"{len(left)} line(s) still as 'reldist new' wrote them, such as {left[0].found!r}; write "
-            f"the release's own text ('reldist check {release}' lists them); nothing was sent",
-            place=left[0].place,
-        )
+    refuse_unfilled(loaded, ws.root, release)
     verbose = ctx.find_root().obj.verbose
     statuses: tuple[Status, ...] = RETRY if retry else RESUME
     if resend_unknown:
