@@ -10,17 +10,21 @@ and picks no transport: that is ``send``'s business.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .compose import Built, Composer
+from .engine import Limiter
 from .envelope import Outgoing
 from .ledger import Ledger, PlanEntry
 from .ledgerrows import Row
 from .message import MessageBuilder
 from .plan import Planner, Preflight, contact_from_json
+from .ratelimit import RateLimiter, lookback
 from .release import Release
 from .render import Renderer
+from .settings import Rate
 from .workspace import Workspace
 
 __all__ = ["Job", "Planned"]
@@ -142,3 +146,28 @@ class Job:
             report.largest = max(report.largest, len(built.data))
             report.total_bytes += len(built.data)
             yield entry, built
+
+
+@contextmanager
+def rate_limiter(
+    ledger: Ledger,
+    rates: Sequence[Rate],
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Iterator[Limiter]:
+    """The limiter of one run, for the journalists' messages and test copies alike: on PostgreSQL
+    the shared one, on a connection of its own that is closed afterwards (every sender's grants
+    count); else one that starts from the ledger's history as far back as the longest rate."""
+    if rates and ledger.dialect == "postgresql":
+        from . import senders
+
+        rate_db = senders.rate_connection(ledger)
+        try:
+            yield senders.SharedRateLimiter(rates, rate_db, sleep=sleep)
+        finally:
+            rate_db.close()
+        return
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(rates))
+    history = ledger.sent_times(since) if rates else ()
+    yield RateLimiter(rates, clock=clock, sleep=sleep, history=history)

@@ -21,10 +21,10 @@ from .describe import describe_time
 from .engine import Limiter, Sleep
 from .envelope import Envelope, Outcome, Outgoing
 from .errors import ContactsError, TransportError
-from .job import Job
+from .job import Job, rate_limiter
 from .ledger import Ledger
 from .plan import Preflight, contact_from_json
-from .ratelimit import RateHeld, RateLimiter, lookback
+from .ratelimit import RateHeld
 from .render import Rendered, Renderer
 from .transport.base import Transport
 from .transport.factory import proof_transport
@@ -114,24 +114,7 @@ def send_test(
         )
     transport = transport or proof_transport(config, release_id)
     messages = [outgoing for _, outgoing, _ in copies]
-    if config.rates and ledger.dialect == "postgresql":
-        # The relay's rate is shared with every sender: the copies are granted, and counted,
-        # in the database's history as the journalists' messages are.
-        from . import senders
-
-        rate_db = senders.rate_connection(ledger)
-        try:
-            shared = senders.SharedRateLimiter(config.rates, rate_db, sleep=sleep)
-            outcomes = asyncio.run(_send_each(transport, messages, shared, config.timezone))
-        finally:
-            rate_db.close()
-    else:
-        history = (
-            ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(config.rates)))
-            if config.rates
-            else ()
-        )
-        limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
+    with rate_limiter(ledger, config.rates, clock=clock, sleep=sleep) as limiter:
         outcomes = asyncio.run(_send_each(transport, messages, limiter, config.timezone))
     result = []
     for (journalist, outgoing, rendered), outcome in zip(copies, outcomes, strict=True):

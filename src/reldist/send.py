@@ -16,11 +16,10 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from .engine import Limiter, OnResult, SendResult, Sleep, deliver
-from .job import Job, Planned
+from .engine import OnResult, SendResult, Sleep, deliver
+from .job import Job, Planned, rate_limiter
 from .ledger import Ledger
 from .ledgerrows import Row, Status
-from .ratelimit import RateLimiter, lookback
 from .settings import HELD_MARK
 from .transport.base import Transport
 from .transport.factory import check_transport, make_transport
@@ -71,41 +70,30 @@ def send_release(
     if on_start is not None:
         on_start(len(ids))
     run = ledger.start_run(release_id, "send")
-    limiter: Limiter
-    rate_db = None
     if shared:
         from . import senders
 
         rows = senders.claims(
             ledger, release_id, statuses, plan=number, limit=limit, batch=CLAIM_BATCH * transport.connections
         )
-        rate_db = senders.rate_connection(ledger) if config.rates else None
-        limiter = (
-            senders.SharedRateLimiter(config.rates, rate_db, sleep=sleep) if rate_db else RateLimiter(())
-        )
     else:
         rows = _rows(ledger, ids)
-        history = (
-            ledger.sent_times(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lookback(config.rates)))
-            if config.rates
-            else ()
-        )
-        limiter = RateLimiter(config.rates, clock=clock, sleep=sleep, history=history)
     try:
         if ids:
-            asyncio.run(
-                deliver(
-                    rows,
-                    make=job.outgoing,
-                    ledger=ledger,
-                    transport=transport,
-                    limiter=limiter,
-                    retry=config.retry,
-                    sleep=sleep,
-                    result=result,
-                    on_result=on_result,
+            with rate_limiter(ledger, config.rates, clock=clock, sleep=sleep) as limiter:
+                asyncio.run(
+                    deliver(
+                        rows,
+                        make=job.outgoing,
+                        ledger=ledger,
+                        transport=transport,
+                        limiter=limiter,
+                        retry=config.retry,
+                        sleep=sleep,
+                        result=result,
+                        on_result=on_result,
+                    )
                 )
-            )
     finally:
         if shared:
             from . import senders
@@ -114,8 +102,6 @@ def send_release(
             result.recovered_unknown += senders.recover(ledger, release_id)
             result.elsewhere = senders.held_elsewhere(ledger, release_id)
             senders.leave(ledger)
-            if rate_db is not None:
-                rate_db.close()
         result.counts = ledger.counts(release_id)
         result.elapsed = time.monotonic() - started
         ledger.finish_run(run, _run_outcome(result))
