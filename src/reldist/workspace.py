@@ -70,15 +70,10 @@ class Workspace:
             yield
             return
         path = self.config.ledger_path.with_name(self.config.ledger_path.name + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with flocked(path) as (handle, held):
+            if not held:
                 holder = _holder(handle) or "another process"
-                raise LockHeldError(
-                    f"the workspace is busy: {holder} holds the lock", place=path.name
-                ) from None
+                raise LockHeldError(f"the workspace is busy: {holder} holds the lock", place=path.name)
             handle.seek(0)
             handle.truncate()
             handle.write(f"pid {os.getpid()} ({purpose})\n")
@@ -88,7 +83,24 @@ class Workspace:
             finally:
                 handle.seek(0)
                 handle.truncate()
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def flocked(path: Path) -> Iterator[tuple[IO[str], bool]]:
+    """Open ``path`` (made if missing) and try its exclusive ``flock`` without waiting: the open
+    file and whether this process now holds the lock (released on leaving; the OS releases it
+    when the holder dies). The workspace lock and the mailbox reader's lock are both this."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield handle, False
+            return
+        try:
+            yield handle, True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _holder(handle: IO[str]) -> str:

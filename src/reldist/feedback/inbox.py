@@ -21,7 +21,6 @@ the same messages at once; the second is told so (exit 75) rather than waiting.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import mailbox
 import os
 import ssl
@@ -91,16 +90,13 @@ def one_reader(ledger: Ledger, config: Config) -> Iterator[None]:
             with contextlib.suppress(ReldistError):  # a lost connection has dropped the lock already
                 ledger.db.execute("SELECT pg_advisory_unlock(?, hashtext('inbox'))", (LOCK_CLASS,))
         return
+    from ..workspace import flocked
+
     path = config.ledger_path.with_name(config.ledger_path.name + ".inbox.lock")
-    with path.open("a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InboxBusyError(busy, place=path.name) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with flocked(path) as (_, held):
+        if not held:
+            raise InboxBusyError(busy, place=path.name)
+        yield
 
 
 @dataclass(slots=True)
